@@ -1,0 +1,84 @@
+"""Every error a discoworker user may catch, each saying what went wrong and where.
+
+The worker maps them onto the protocol: a :class:`DataError` (or an ``OSError`` /
+``MemoryError``) ends a task with ``ERROR`` so the master retries it; anything else ends it
+with ``FATAL`` and the job fails.
+"""
+
+from __future__ import annotations
+
+
+class DiscoError(Exception):
+    """The base of discoworker's own errors."""
+
+
+class DataError(DiscoError):
+    """Input or data trouble at ``url``: transient, the task is retried.
+
+    ``str()`` reads like the original's: ``Unable to access resource (URL): MSG``.
+    """
+
+    def __init__(self, msg: str, url: str = "", code: int | None = None) -> None:
+        super().__init__(msg, url, code)
+        self.msg = msg
+        self.url = url
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"Unable to access resource ({self.url}): {self.msg}"
+
+
+class FatalError(DiscoError):
+    """A bug in the job or its configuration: the job fails, it is not retried."""
+
+
+class ProtocolError(DiscoError):
+    """A message of the Disco Worker Protocol that breaks the rules, or a peer that went away."""
+
+
+class JobPackError(DiscoError):
+    """A job pack whose bytes are malformed; the message names the fault and its offset."""
+
+
+class JobDictError(DiscoError):
+    """A jobdict the master would refuse; the message is the master's reason."""
+
+
+class CommError(DiscoError):
+    """A master or DDFS that could not be reached, or answered with an error."""
+
+    def __init__(self, msg: str, url: str = "", code: int | None = None) -> None:
+        super().__init__(msg, url, code)
+        self.msg = msg
+        self.url = url
+        self.code = code
+
+    def __str__(self) -> str:
+        where = f" ({self.url})" if self.url else ""
+        status = f" [HTTP {self.code}]" if self.code is not None else ""
+        return f"{self.msg}{where}{status}"
+
+
+class JobError(DiscoError):
+    """A job that died on its master; carries the job name and the master's reason."""
+
+    def __init__(self, jobname: str, reason: str) -> None:
+        super().__init__(jobname, reason)
+        self.jobname = jobname
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"Job {self.jobname} failed: {self.reason}"
+
+
+class ModUtilImportError(DiscoError):
+    """A module used by a job function that cannot be located (seed: ``modutil``)."""
+
+    def __init__(self, error: str, function: object) -> None:
+        super().__init__(error, function)
+        self.error = error
+        self.function = function
+
+    def __str__(self) -> str:
+        name = getattr(self.function, "__name__", repr(self.function))
+        return f"{self.error}: could not locate a module used by function {name}()"
