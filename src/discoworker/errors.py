@@ -71,7 +71,7 @@ class JobError(DiscoError):
         return f"Job {self.jobname} failed: {self.reason}"
 
 
-class ModUtilImportError(DiscoError):
+class ModUtilImportError(DiscoError, ImportError):
     """A module used by a job function that cannot be located (seed: ``modutil``)."""
 
     def __init__(self, error: str, function: object) -> None:
@@ -81,4 +81,7 @@ class ModUtilImportError(DiscoError):
 
     def __str__(self) -> str:
         name = getattr(self.function, "__name__", repr(self.function))
-        return f"{self.error}: could not locate a module used by function {name}()"
+        return (
+            f"{self.error}: could not locate a module that {name}() uses; is its name right? "
+            "List it in required_modules to send or import it explicitly."
+        )
