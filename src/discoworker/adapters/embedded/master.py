@@ -1,0 +1,480 @@
+"""The embedded master: the Master port run on this machine, tasks as local worker processes.
+
+Each submitted job gets a coordinator thread that walks its pipeline (``scheduler``) and a
+thread per running task that starts the worker and speaks the protocol (``worker_process``).
+Job homes, index files, events and job state live under one data directory (``store``), so
+another process can list jobs, read events and results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import structlog
+
+from discoworker.adapters.embedded.ddfs_local import LocalDdfs
+from discoworker.adapters.embedded.scheduler import (
+    Scheduler,
+    StageFinished,
+    StageStarted,
+    TaskState,
+)
+from discoworker.adapters.embedded.store import ACTIVE, DEAD, READY, Store, abspath, event_time
+from discoworker.adapters.embedded.worker_process import (
+    Limits,
+    Outcome,
+    TaskLink,
+    WorkerProcess,
+    elapsed,
+    worker_env,
+)
+from discoworker.app.ports import Event, JobResults, JobStatus
+from discoworker.domain.grouping import DataOutput, DirOutput, StageOutput
+from discoworker.domain.index import IndexEntry, dir_url_to_path, parse_index
+from discoworker.domain.inputs import Locality, Replica, TaskInput
+from discoworker.domain.jobdict import (
+    ClassicJobDict,
+    JobDict,
+    JobInput,
+    PipelineStage,
+    job_name,
+    jobdict_from_json,
+    pipeline_of_classic,
+    validate_jobenvs,
+)
+from discoworker.domain.jobpack import JobPack
+from discoworker.domain.task import TaskSpec, local_output_url
+from discoworker.errors import CommError, DataError, JobDictError
+
+log = structlog.get_logger(__name__)
+
+
+@attrs.define
+class _Job:
+    """One job's live state in this process; guarded by ``cond``."""
+
+    name: str
+    jobdict: JobDict
+    pipeline: tuple[PipelineStage, ...]
+    inputs: list[StageOutput]
+    scheduler: Scheduler
+    started: float
+    cond: threading.Condition = attrs.field(factory=threading.Condition)
+    status: Literal["active", "ready", "dead"] = "active"
+    error: str = ""
+    results: list[list[str]] = attrs.field(factory=list)
+    procs: dict[int, WorkerProcess] = attrs.field(factory=dict)
+    stage_started: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.define
+class EmbeddedMaster:
+    """A Disco master on this machine: jobs run as parallel worker processes, no cluster.
+
+    ``workers`` task processes run at once per job (default: the CPU count); a task that
+    fails (``ERROR``, a crash, no ``WORKER`` in time, a stall) is retried up to
+    ``max_attempts`` times; ``FATAL`` or a protocol violation ends the job.
+    """
+
+    _data_dir: Path = attrs.field(converter=abspath, alias="data_dir")
+    _workers: int = attrs.field(factory=lambda: os.cpu_count() or 1, alias="workers")
+    _max_attempts: int = attrs.field(default=3, alias="max_attempts")
+    _host: str = attrs.field(default="localhost", alias="host")
+    _limits: Limits = attrs.field(factory=Limits, alias="limits")
+    _master_url: str = attrs.field(default="embedded", alias="master_url")
+    _disco_port: int = attrs.field(default=8989, alias="disco_port")
+    _put_port: int = attrs.field(default=8990, alias="put_port")
+    _store: Store = attrs.field(init=False)
+    _ddfs: LocalDdfs = attrs.field(init=False)
+    _jobs: dict[str, _Job] = attrs.field(factory=dict, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self._workers < 1 or self._max_attempts < 1:
+            raise ValueError("workers and max_attempts must be at least 1")
+        self._store = Store(self._data_dir, self._host)
+        self._ddfs = LocalDdfs(self._store.ddfs_data, self._host)
+
+    @property
+    def store(self) -> Store:
+        """The data directory's files."""
+        return self._store
+
+    @property
+    def ddfs(self) -> LocalDdfs:
+        """The local DDFS under the data directory."""
+        return self._ddfs
+
+    @property
+    def locality(self) -> Locality:
+        """This machine holds every result: a client reads them as local files."""
+        return Locality(
+            self._host, str(self._store.disco_data), str(self._store.ddfs_data), self._disco_port
+        )
+
+    # --- submit ---------------------------------------------------------------------------
+
+    def submit(self, jobpack: bytes) -> str:
+        """Validate and start a job; its name. JobPackError / JobDictError with the reason."""
+        pack = JobPack.loads(jobpack)
+        jobdict = jobdict_from_json(pack.version, pack.jobdict)
+        jobenvs = validate_jobenvs(pack.jobenvs)
+        if isinstance(jobdict, ClassicJobDict):
+            pipeline, raw_inputs = pipeline_of_classic(jobdict)
+        else:
+            pipeline, raw_inputs = jobdict.pipeline, jobdict.inputs
+        inputs = [self._stage_input(i) for i in raw_inputs]
+        with self._lock:
+            name = self._new_name(jobdict.prefix)
+            home = self._store.create_job_home(name, jobpack, pack.jobhome, jobdict.worker)
+            max_cores = jobdict.max_cores
+            slots = self._workers
+            if isinstance(max_cores, int) and not isinstance(max_cores, bool) and max_cores > 0:
+                slots = min(slots, max_cores)
+            sched = Scheduler(pipeline, inputs, max_attempts=self._max_attempts, workers=slots)
+            job = _Job(name, jobdict, pipeline, inputs, sched, time.time())
+            self._jobs[name] = job
+        self._event(job, "master", "New job initialized!")
+        self._event(job, "master", f'Created job "{name}"')
+        self._save(job)
+        command = [str(home / jobdict.worker)]
+        env = worker_env(jobenvs)
+        thread = threading.Thread(
+            target=self._coordinate, args=(job, command, home, env), name=f"job {name}", daemon=True
+        )
+        thread.start()
+        log.debug("job.submitted", job=name, stages=[s.name for s in pipeline])
+        return name
+
+    def _new_name(self, prefix: str) -> str:
+        now = time.time()
+        name = job_name(prefix, now)
+        # Two submits in one microsecond would share a name: move on a microsecond.
+        while name in self._jobs or self._store.job_home(name).exists():
+            now += 1e-6
+            name = job_name(prefix, now)
+        return name
+
+    def _stage_input(self, item: JobInput) -> StageOutput:
+        if item.is_dir:
+            url = item.urls[0]
+            path = dir_url_to_path(url, str(self._store.disco_data), self._host)
+            if path is None:
+                raise JobDictError(f"dir:// input not on this host: {url}")
+            try:
+                entries = parse_index(Path(path).read_bytes(), url)
+            except (OSError, DataError) as e:
+                raise JobDictError(f"dir:// input unreadable: {url}: {e}") from None
+            return DirOutput.from_entries(self._host, url, entries)
+        return DataOutput(item.label, item.size_hint, item.urls)
+
+    # --- the coordinator ------------------------------------------------------------------
+
+    def _coordinate(
+        self, job: _Job, command: list[str], home: Path, env: dict[str, str]
+    ) -> None:
+        try:
+            with job.cond:
+                self._notes(job)
+                while job.status == ACTIVE:
+                    if job.scheduler.finished:
+                        self._finish(job)
+                        break
+                    task = job.scheduler.next_task(len(job.procs))
+                    if task is None:
+                        job.cond.wait()
+                        continue
+                    self._start(job, task, command, home, env)
+        except Exception as e:  # the job must end, whatever went wrong here
+            log.exception("job.coordinator_failed", job=job.name)
+            self._die(job, f"the embedded master failed: {e!r}")
+
+    def _start(
+        self, job: _Job, task: TaskState, command: list[str], home: Path, env: dict[str, str]
+    ) -> None:
+        spec_stage = job.scheduler.stage_spec(task.taskid)
+        spec = TaskSpec(
+            taskid=task.taskid,
+            master=self._master_url,
+            disco_port=self._disco_port,
+            put_port=self._put_port,
+            ddfs_data=str(self._store.ddfs_data),
+            disco_data=str(self._store.disco_data),
+            stage=spec_stage.name,
+            grouping=spec_stage.grouping,
+            group=task.group,
+            jobfile=str(home / "jobfile"),
+            jobname=job.name,
+            host=self._host,
+        )
+        taskid = task.taskid
+
+        def inputs(
+            mode: str, ids: tuple[int, ...]
+        ) -> tuple[Literal["more", "done"], tuple[TaskInput, ...]] | None:
+            with job.cond:
+                while job.status == ACTIVE:
+                    answer = job.scheduler.inputs(taskid, mode, ids)
+                    if answer is not None:
+                        return answer
+                    job.cond.wait()
+            return None
+
+        def replicas(input_id: int) -> tuple[Replica, ...] | None:
+            with job.cond:
+                return job.scheduler.replicas(taskid, input_id)
+
+        def event(message: str) -> None:
+            self._event(job, self._host, message)
+
+        link = TaskLink(spec, inputs, replicas, event)
+        proc = WorkerProcess(link, command, home, env, self._limits)
+        job.procs[taskid] = proc
+        self._event(job, "master", f"{spec.stage}:{taskid} assigned to {self._host}")
+        threading.Thread(
+            target=self._run_task, args=(job, task, proc), name=f"{job.name} {spec.stage}:{taskid}",
+            daemon=True,
+        ).start()
+
+    def _run_task(self, job: _Job, task: TaskState, proc: WorkerProcess) -> None:
+        try:
+            outcome = proc.run()
+        except Exception as e:
+            log.exception("task.run_failed", job=job.name, task=task.taskid)
+            outcome = Outcome("error", f"the embedded master failed to run the task: {e!r}")
+        stage = job.scheduler.stage_spec(task.taskid).name
+        name = f"{stage}:{task.taskid}"
+        log.debug("task.ended", job=job.name, task=name, kind=outcome.kind, code=outcome.exit_code)
+        with job.cond:
+            job.procs.pop(task.taskid, None)
+            try:
+                if job.status != ACTIVE or outcome.kind == "killed":
+                    return
+                if outcome.kind == "done":
+                    self._task_done(job, task, stage, outcome)
+                else:
+                    self._task_failed(job, task, name, outcome)
+                self._save(job)
+            finally:
+                job.cond.notify_all()
+
+    def _task_done(self, job: _Job, task: TaskState, stage: str, outcome: Outcome) -> None:
+        outputs: list[StageOutput] = []
+        if outcome.local:
+            entries = [
+                IndexEntry(o.label, local_output_url(self._host, job.name, o.location), o.size)
+                for o in outcome.local
+            ]
+            url = self._store.write_index(job.name, stage, task.taskid, entries)
+            outputs.append(DirOutput.from_entries(self._host, url, entries))
+        outputs.extend(DataOutput(o.label, o.size, (o.url,)) for o in outcome.remote)
+        job.scheduler.task_done(task.taskid, outputs)
+        self._event(job, "master", f"SYS: [{stage}:{task.taskid}] Received results from "
+                                   f"{self._host}")
+        self._notes(job)
+
+    def _task_failed(self, job: _Job, task: TaskState, name: str, outcome: Outcome) -> None:
+        fatal = outcome.kind == "fatal"
+        decision = job.scheduler.task_failed(task.taskid, fatal=fatal)
+        if decision == "retry":
+            self._event(
+                job, "master",
+                f'Task {name} failed on "{self._host}", {task.attempts}th failures so far. '
+                f"Retrying. Reason: {outcome.reason}",
+            )
+            return
+        if fatal:
+            why = f"Task {name} failed (FATAL): {outcome.reason}"
+        else:
+            why = (f"Task {name} failed {task.attempts} times (at most {self._max_attempts} "
+                   f"attempts). Last error: {outcome.reason}")
+        self._die(job, why)
+
+    def _notes(self, job: _Job) -> None:
+        for note in job.scheduler.take_notes():
+            if isinstance(note, StageStarted):
+                job.stage_started[note.stage] = time.monotonic()
+                self._event(job, "master",
+                            f"Stage {note.stage} scheduled with {note.tasks} tasks")
+            elif isinstance(note, StageFinished):
+                began = job.stage_started.get(note.stage, time.monotonic())
+                self._event(job, "master", f"Stage {note.stage} finished in "
+                                           f"{elapsed(time.monotonic() - began)}")
+
+    def _finish(self, job: _Job) -> None:
+        results = job.scheduler.results()
+        if job.jobdict.save_results:
+            tag = f"disco:results:{job.name}"
+            self._ddfs.tag(tag, results)
+            results = [[f"tag://{tag}"]]
+        job.results = results
+        job.status = READY
+        self._event(job, "master", f"READY: Job done in {elapsed(time.time() - job.started)}")
+        self._save(job)
+        job.cond.notify_all()
+
+    def _die(self, job: _Job, why: str) -> None:
+        with job.cond:
+            if job.status != ACTIVE:
+                return
+            job.status = DEAD
+            job.error = why
+            procs = list(job.procs.values())
+            self._event(job, "master", f"ERROR: {why}")
+            self._event(job, "master", "WARN: Job killed")
+            self._save(job)
+            job.cond.notify_all()
+        for proc in procs:
+            proc.stop()
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _event(self, job: _Job, host: str, message: str) -> None:
+        self._store.add_event(job.name, host, message)
+
+    def _save(self, job: _Job) -> None:
+        inputs = [u for i in job.inputs for u in _urls(i)]
+        self._store.save_state(
+            job.name,
+            {
+                "jobname": job.name,
+                "status": job.status,
+                "start": job.started,
+                "timestamp": event_time(job.started),
+                "pid": os.getpid(),
+                "pipeline": job.scheduler.counts(),
+                "results": job.results,
+                "inputs": inputs,
+                "worker": job.jobdict.worker,
+                "owner": job.jobdict.owner,
+                "error": job.error,
+                "stages": {s.name: job.scheduler.stage_results(s.name) for s in job.pipeline},
+            },
+        )
+
+    def _state(self, jobname: str) -> dict[str, Any] | None:
+        try:
+            return self._store.load_state(jobname)
+        except ValueError:
+            return None
+
+    # --- the Master port ------------------------------------------------------------------
+
+    def results(self, jobname: str, timeout: float | None = None) -> JobResults:
+        """Status and results, waiting up to ``timeout`` s (None: until the job ends)."""
+        job = self._jobs.get(jobname)
+        if job is not None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with job.cond:
+                while job.status == ACTIVE:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    job.cond.wait(left)
+                status: JobStatus = job.status
+                return JobResults(status, list(job.results) if status == READY else [])
+        state = self._state(jobname)
+        if state is None:
+            return JobResults("unknown job", [])
+        status = state["status"]
+        return JobResults(status, state["results"] if status == READY else [])
+
+    def error(self, jobname: str) -> str:
+        """Why a dead job died (``""`` when it did not)."""
+        state = self._state(jobname)
+        return "" if state is None else str(state.get("error", ""))
+
+    def jobinfo(self, jobname: str) -> dict[str, Any]:
+        """The job info object of master-http.md; KeyError for an unknown job."""
+        state = self._state(jobname)
+        if state is None:
+            raise KeyError(jobname)
+        return {
+            "timestamp": state["timestamp"],
+            "active": state["status"],
+            "pipeline": state["pipeline"],
+            "results": [u for reps in state["results"] for u in reps],
+            "inputs": state["inputs"],
+            "worker": state["worker"],
+            "hosts": [],
+            "owner": state["owner"],
+        }
+
+    def stage_results(self, jobname: str, stage: str) -> list[list[str]]:
+        """The outputs of ``stage`` so far as replica lists; KeyError for an unknown one."""
+        state = self._state(jobname)
+        if state is None or state.get("stages", {}).get(stage) is None:
+            raise KeyError(f"{jobname} {stage}")
+        result: list[list[str]] = state["stages"][stage]
+        return result
+
+    def events(self, jobname: str, offset: int = 0) -> Iterator[Event]:
+        """The job's events from byte ``offset`` of its event log."""
+        for line in self._store.read_events(jobname, offset).splitlines():
+            try:
+                when, host, message = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a concurrent append: the next read has it whole
+            yield Event(when, host, message)
+
+    def raw_events(self, jobname: str, offset: int = 0) -> bytes:
+        """The event log's bytes from ``offset`` (``rawevents`` with ``Range: bytes=N-``)."""
+        return self._store.read_events(jobname, offset)
+
+    def jobpack(self, jobname: str) -> bytes:
+        """The job pack as submitted; KeyError for an unknown job."""
+        try:
+            return self._store.jobfile(jobname).read_bytes()
+        except (OSError, ValueError):
+            raise KeyError(jobname) from None
+
+    def kill(self, jobname: str) -> None:
+        """Stop the job's tasks; the job is dead."""
+        job = self._jobs.get(jobname)
+        if job is not None:
+            self._die(job, "Job killed")
+
+    def clean(self, jobname: str) -> None:
+        """Kill the job and forget its state and events (its data stays)."""
+        self.kill(jobname)
+        with self._lock:
+            self._jobs.pop(jobname, None)
+        self._store.clean(jobname)
+
+    def purge(self, jobname: str) -> None:
+        """Kill the job and remove everything it stored (its results and OOB tags too)."""
+        self.kill(jobname)
+        with self._lock:
+            self._jobs.pop(jobname, None)
+        self._store.purge(jobname)
+        for tag in (f"disco:results:{jobname}", f"disco:job:oob:{jobname}"):
+            # A prefix may hold characters no tag name can: then there is no such tag.
+            with contextlib.suppress(CommError):
+                self._ddfs.delete(tag)
+
+    def jobs(self) -> list[tuple[float, str, str]]:
+        """``(start time, status, jobname)`` of every job, newest first."""
+        rows: list[tuple[float, str, str]] = []
+        for name in self._store.job_names():
+            state = self._state(name)
+            if state is not None:
+                rows.append((float(state["start"]), str(state["status"]), name))
+        rows.sort(reverse=True)
+        return rows
+
+    def shutdown(self) -> None:
+        """Kill every job this master runs (their workers included)."""
+        for job in list(self._jobs.values()):
+            self._die(job, "the embedded master shut down")
+
+
+def _urls(output: StageOutput) -> list[str]:
+    return [output.url] if isinstance(output, DirOutput) else list(output.urls)

@@ -1,0 +1,266 @@
+"""The embedded master's data directory: job homes, index files, events and job state.
+
+Layout under ``root`` (which is also the ``disco_data`` a task is told)::
+
+    <root>/<host>/<2 hex>/<jobname>/          job home, as the real master lays it out
+        jobfile  .jobhome  .disco/<stage>-<taskid>-<micros>.results
+    <root>/.master/jobs/<jobname>/state.json  job state (status, counts, results, error)
+    <root>/.master/jobs/<jobname>/events      one JSON array per line, as ``rawevents``
+    <root>/.ddfs/                             the local DDFS (``ddfs_local``)
+
+Everything is a plain file written atomically, so another process can list jobs and events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
+import attrs
+
+from discoworker.domain.index import IndexEntry, format_index
+from discoworker.domain.task import index_file_name, index_url, job_path
+from discoworker.errors import JobPackError
+
+#: Statuses a job state file may hold.
+ACTIVE: Final = "active"
+READY: Final = "ready"
+DEAD: Final = "dead"
+
+
+def abspath(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute (not resolved: a symlinked data dir keeps its name)."""
+    return Path(path).absolute()
+
+
+def event_time(now: float | None = None) -> str:
+    """The master's event time stamp: ``YYYY/MM/DD HH:MM:SS`` in local time."""
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(time.time() if now is None else now))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    # Write beside and rename, so a reader in another process never sees half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _checked_member(home: Path, name: str) -> Path:
+    """Where zip entry ``name`` lands in ``home``; JobPackError if it would land outside."""
+    if not name or "\\" in name or "\0" in name:
+        raise JobPackError(f"jobhome entry {name!r}: invalid name")
+    posix = PurePosixPath(name)
+    if posix.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        raise JobPackError(f"jobhome entry {name!r}: absolute path refused")
+    if ".." in posix.parts:
+        raise JobPackError(f"jobhome entry {name!r}: '..' refused (it would leave the job home)")
+    target = home.joinpath(*posix.parts)
+    # A symlink extracted earlier (or planted) must not redirect a later entry.
+    real_home = os.path.realpath(home)
+    real_parent = os.path.realpath(target.parent)
+    if os.path.commonpath([real_home, real_parent]) != real_home:
+        raise JobPackError(f"jobhome entry {name!r}: would land outside the job home")
+    return target
+
+
+def _checked_name(jobname: str) -> str:
+    # Job names come from callers (HTTP bodies later): never let one name a path elsewhere.
+    if not jobname or "/" in jobname or "\0" in jobname or jobname.startswith("."):
+        raise ValueError(f"invalid job name {jobname!r}")
+    return jobname
+
+
+def safe_unzip(data: bytes, home: Path) -> list[str]:
+    """Unpack the jobhome zip ``data`` into ``home``; the names written.
+
+    Refuses (JobPackError) absolute names, ``..`` components and links pointing outside
+    ``home``: the real master does not check, whoever unpacks must. Executable bits kept.
+    """
+    import io
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as e:
+        raise JobPackError(f"jobhome is not a zip archive: {e}") from None
+    written: list[str] = []
+    with archive:
+        infos = archive.infolist()
+        # Check every name first, so a refused pack writes nothing at all.
+        for info in infos:
+            _checked_member(home, info.filename)
+        for info in infos:
+            target = _checked_member(home, info.filename)
+            mode = info.external_attr >> 16
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if stat.S_ISLNK(mode):
+                link = archive.read(info).decode("utf-8", "replace")
+                resolved = os.path.normpath(os.path.join(os.path.dirname(target), link))
+                real_home = os.path.realpath(home)
+                if os.path.isabs(link) or os.path.commonpath([real_home, resolved]) != real_home:
+                    raise JobPackError(
+                        f"jobhome entry {info.filename!r}: link to {link!r} leaves the job home"
+                    )
+                os.symlink(link, target)
+            else:
+                if target.is_symlink():
+                    raise JobPackError(f"jobhome entry {info.filename!r}: overwrites a link")
+                with archive.open(info) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                if mode & 0o111:
+                    os.chmod(target, 0o755)
+            written.append(info.filename)
+    return written
+
+
+@attrs.define
+class Store:
+    """The embedded master's files under one data directory (see the module docstring)."""
+
+    root: Path = attrs.field(converter=abspath)
+    host: str = "localhost"
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    @property
+    def disco_data(self) -> Path:
+        """The ``disco_data`` directory a task is told (the root itself)."""
+        return self.root
+
+    @property
+    def ddfs_data(self) -> Path:
+        """Where the local DDFS keeps tags and blobs."""
+        return self.root / ".ddfs"
+
+    def job_home(self, jobname: str) -> Path:
+        """``<root>/<host>/<2 hex>/<jobname>``."""
+        return self.root / job_path(self.host, _checked_name(jobname))
+
+    def _meta(self, jobname: str) -> Path:
+        return self.root / ".master" / "jobs" / _checked_name(jobname)
+
+    # --- job homes ----------------------------------------------------------------------
+
+    def create_job_home(self, jobname: str, jobpack: bytes, jobhome: bytes, worker: str) -> Path:
+        """Unpack the job home once: zip (safely), ``jobfile``, ``.jobhome``, worker mode 755.
+
+        On a refused zip the half-made job home is removed and JobPackError raised.
+        """
+        home = self.job_home(jobname)
+        home.mkdir(parents=True, exist_ok=False)
+        try:
+            if jobhome:
+                safe_unzip(jobhome, home)
+            (home / ".disco").mkdir(exist_ok=True)
+            (home / "jobfile").write_bytes(jobpack)
+            worker_path = _checked_member(home, worker)
+            if worker_path.is_file() and not worker_path.is_symlink():
+                os.chmod(worker_path, 0o755)
+            (home / ".jobhome").touch()
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        return home
+
+    def jobfile(self, jobname: str) -> Path:
+        """The job pack as submitted, kept in the job home."""
+        return self.job_home(jobname) / "jobfile"
+
+    def write_index(
+        self, jobname: str, stage: str, taskid: int, entries: Iterable[IndexEntry]
+    ) -> str:
+        """Write a task's index file and return its ``dir://`` URL."""
+        micros = time.time_ns() // 1000
+        name = index_file_name(stage, taskid, micros)
+        atomic_write(self.job_home(jobname) / name, format_index(entries))
+        return index_url(self.host, jobname, stage, taskid, micros)
+
+    # --- events -------------------------------------------------------------------------
+
+    def add_event(self, jobname: str, host: str, message: str, now: float | None = None) -> None:
+        """Append one event line ``["time","host","message"]`` (compact JSON, as rawevents)."""
+        line = json.dumps([event_time(now), host, message], separators=(",", ":")) + "\n"
+        path = self._meta(jobname) / "events"
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab") as f:
+                f.write(line.encode("utf-8"))
+
+    def read_events(self, jobname: str, offset: int = 0) -> bytes:
+        """The events file from byte ``offset`` (the ``Range: bytes=N-`` of rawevents)."""
+        path = self._meta(jobname) / "events"
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, offset))
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    # --- job state ----------------------------------------------------------------------
+
+    def save_state(self, jobname: str, state: dict[str, Any]) -> None:
+        """Persist the job's state object atomically."""
+        data = json.dumps(state, separators=(",", ":")).encode("utf-8")
+        atomic_write(self._meta(jobname) / "state.json", data)
+
+    def load_state(self, jobname: str) -> dict[str, Any] | None:
+        """The job's state, or None for an unknown job.
+
+        A job left ``active`` by a master process that is gone reads as ``dead``.
+        """
+        try:
+            raw = (self._meta(jobname) / "state.json").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        state: dict[str, Any] = json.loads(raw)
+        pid = state.get("pid")
+        if state.get("status") == ACTIVE and isinstance(pid, int) and not _pid_alive(pid):
+            state["status"] = DEAD
+            state.setdefault("error", "the master that ran the job is gone")
+        return state
+
+    def job_names(self) -> Iterator[str]:
+        """The names of every job with a state file."""
+        jobs = self.root / ".master" / "jobs"
+        if not jobs.is_dir():
+            return
+        for entry in jobs.iterdir():
+            if (entry / "state.json").is_file():
+                yield entry.name
+
+    def purge(self, jobname: str) -> None:
+        """Remove the job home and the job's state and events."""
+        shutil.rmtree(self.job_home(jobname), ignore_errors=True)
+        shutil.rmtree(self._meta(jobname), ignore_errors=True)
+
+    def clean(self, jobname: str) -> None:
+        """Forget the job's state and events; its data stays."""
+        shutil.rmtree(self._meta(jobname), ignore_errors=True)
