@@ -1,0 +1,65 @@
+"""The one place that picks real adapters and wires them to the use cases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from discoworker.app.master_line import MasterLine
+from discoworker.app.ports import Master, Opener
+from discoworker.domain.inputs import Locality
+
+
+def node_opener(locality: Locality) -> Opener:
+    """How a task on a node opens its input URLs."""
+    from discoworker.adapters.openers import UrlOpener
+
+    return UrlOpener(locality)
+
+
+def run_worker() -> None:
+    """The worker program: own stdio first (nothing may print before WORKER), run the task."""
+    from discoworker.adapters.transport_stdio import take_over_stdio
+    from discoworker.app.task_life import run_task
+
+    taken = take_over_stdio()
+    line = MasterLine(taken.transport)
+    taken.printed.attach(line.write_text)
+    ok = run_task(taken.transport, node_opener, line=line)
+    raise SystemExit(0 if ok else 1)
+
+
+def default_data_dir() -> Path:
+    """Where the embedded master keeps its state: ``DISCOWORKER_DATA``, else the user cache."""
+    configured = os.environ.get("DISCOWORKER_DATA")
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "discoworker"
+
+
+def master_for(url: str | None = None, settings: dict[str, Any] | None = None) -> Master:
+    """The master a job runs on: the embedded one, unless a Disco master's URL is given.
+
+    ``settings`` may hold ``data_dir``, ``workers`` and ``max_attempts`` for the embedded master.
+    """
+    settings = settings or {}
+    url = url or os.environ.get("DISCO_MASTER")
+    if url:
+        from discoworker.errors import CommError
+
+        raise CommError("talking to a remote Disco master is not supported yet", url)
+    from discoworker.adapters.embedded import EmbeddedMaster
+
+    options = {k: settings[k] for k in ("workers", "max_attempts") if k in settings}
+    master: Master = EmbeddedMaster(Path(settings.get("data_dir") or default_data_dir()), **options)
+    return master
+
+
+def client_opener(master: Master | str | None = None) -> Opener:
+    """How the client reads a job's result URLs on ``master``."""
+    from discoworker.adapters.openers import UrlOpener
+
+    chosen = master if master is not None and not isinstance(master, str) else master_for(master)
+    return UrlOpener(chosen.locality)

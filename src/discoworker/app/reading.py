@@ -1,0 +1,149 @@
+"""A task's inputs as records, surviving failed replicas (seed: ``disco.worker.Input`` & co).
+
+An :class:`Input` reads one input. When a replica fails while being opened or read, it tells
+the master (``INPUT_ERR`` with every replica id failed so far), goes on with the replicas the
+master names in its ``RETRY``, and resumes after the last record it already delivered. When
+none is left it raises :class:`~discoworker.errors.DataError` naming the input and the last error.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from discoworker.app.context import TaskContext, current_context
+from discoworker.domain.index import expand_dir, is_gzip_index, parse_index
+from discoworker.domain.inputs import FailoverState, TaskInput
+from discoworker.errors import DataError
+
+#: Opens one data URL and gives its records.
+RecordOpener = Callable[[str], Iterable[Any]]
+#: Seconds between polls of an input the master calls busy; doubled up to the maximum.
+BUSY_POLL, BUSY_POLL_MAX = 0.5, 10.0
+
+
+class Input:
+    """Records of one task input, failing over between its replicas."""
+
+    def __init__(
+        self,
+        input: TaskInput,
+        task: object | None = None,
+        open: RecordOpener | None = None,
+        context: TaskContext | None = None,
+    ) -> None:
+        self.input = input
+        self.task = task
+        self._context = context if context is not None else current_context()
+        self.open: RecordOpener = open if open is not None else self._context.open_records
+        self._delivered = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        context = self._context
+        state = FailoverState.start(self.input, context.locality)
+        last_error: BaseException | None = None
+        last_trace = "the input has no replicas"
+        while (replica := state.next_replica()) is not None:
+            try:
+                for record in self._skip_delivered(self._records(replica.url)):
+                    self._delivered += 1
+                    yield record
+                return
+            except Exception as exc:
+                last_error = exc
+                last_trace = f"{replica.url}:\n{traceback.format_exc()}"
+                state = state.failed(replica.id)
+                retry = context.line.report_failed_replicas(self.input.id, state.failed_ids)
+                state = state.retry(retry)
+        if last_error is not None and not isinstance(last_error, DataError | OSError | EOFError):
+            # A reader that fails the same way on every replica has a bug: say so (FATAL).
+            raise last_error
+        raise DataError(
+            f"Exhausted all available replicas of input {self.input.id}, last error was:\n"
+            f"{last_trace}",
+            self.input.replicas[0].url if self.input.replicas else f"input {self.input.id}",
+        )
+
+    def _records(self, url: str) -> Iterator[Any]:
+        """The records at ``url``; a ``dir://`` index expands to its files of our label."""
+        if not url.startswith("dir://"):
+            yield from self.open(url)
+            return
+        data = self._context.read_bytes(url)
+        if is_gzip_index(url):
+            import gzip
+
+            data = gzip.decompress(data)
+        for entry in expand_dir(parse_index(data, url), self.input.label):
+            yield from self.open(entry.url)
+
+    def _skip_delivered(self, records: Iterable[Any]) -> Iterator[Any]:
+        skip = self._delivered
+        for record in records:
+            if skip:
+                skip -= 1
+                continue
+            yield record
+
+
+def _poll_until_ready(task_input: TaskInput, context: TaskContext) -> TaskInput:
+    """An input the master called busy, polled with ``include`` until it is ready."""
+    delay = BUSY_POLL
+    while task_input.status == "busy":
+        time.sleep(delay)
+        delay = min(delay * 2, BUSY_POLL_MAX)
+        reply = context.line.ask_for_inputs(include=[task_input.id])
+        task_input = next((i for i in reply.inputs if i.id == task_input.id), task_input)
+    if task_input.status == "failed":
+        url = task_input.replicas[0].url if task_input.replicas else f"input {task_input.id}"
+        raise DataError(f"the master marked input {task_input.id} as failed", url)
+    return task_input
+
+
+class SerialInput:
+    """Records of a list of inputs, one input after the other, in order."""
+
+    def __init__(
+        self,
+        input: Iterable[TaskInput],
+        task: object | None = None,
+        open: RecordOpener | None = None,
+        context: TaskContext | None = None,
+    ) -> None:
+        self.inputs = list(input)
+        self.task = task
+        self.open = open
+        self._context = context if context is not None else current_context()
+
+    def __iter__(self) -> Iterator[Any]:
+        for task_input in self.inputs:
+            ready = _poll_until_ready(task_input, self._context)
+            yield from Input(ready, self.task, self.open, self._context)
+
+
+class ParallelInput(SerialInput):
+    """Records of a set of inputs, unordered: ready inputs first, busy ones as they become ready."""
+
+    def __iter__(self) -> Iterator[Any]:
+        waiting = [i for i in self.inputs if i.status == "busy"]
+        for task_input in self.inputs:
+            if task_input.status != "busy":
+                yield from Input(_poll_until_ready(task_input, self._context), self.task,
+                                 self.open, self._context)
+        for task_input in waiting:
+            yield from Input(_poll_until_ready(task_input, self._context), self.task,
+                             self.open, self._context)
+
+
+class MergedInput(SerialInput):
+    """A merge of sorted inputs: always the smallest head record among them."""
+
+    def __iter__(self) -> Iterator[Any]:
+        streams = [
+            iter(Input(_poll_until_ready(i, self._context), self.task, self.open, self._context))
+            for i in self.inputs
+        ]
+        return heapq.merge(*streams)

@@ -1,0 +1,247 @@
+"""The ``Worker`` facade (seed: ``disco.worker.Worker``): builds the job pack on the client,
+runs the task on the node.
+
+A Worker is a ``dict`` of parameters. On the client it makes the four fields of the job pack
+(:meth:`jobdict`, :meth:`jobenvs`, :meth:`jobhome`, :meth:`jobdata`); on the node,
+:func:`discoworker.app.task_life.run_task` rebuilds it from the jobdata and calls :meth:`start`,
+which runs :meth:`run` with :meth:`input` and :meth:`output` at hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import io
+import os
+import socket
+import sys
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from discoworker.app.context import current_context
+from discoworker.app.reading import MergedInput, SerialInput
+from discoworker.app.writing import DiscoOutput, Output
+from discoworker.domain.jobpack import JobPack
+
+#: The worker program inside the job home (no spaces or shell metacharacters: the master runs
+#: it as an unquoted shell string).
+WORKER_PROGRAM = "discoworker_task.py"
+_PROGRAM_TEXT = """#!/usr/bin/env python3
+# A Disco worker: runs one task of a job packed by discoworker.
+from discoworker.app.bootstrap import run_worker
+
+run_worker()
+"""
+#: Fixed zip timestamps keep a job home's bytes the same from run to run.
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+#: Pure-Python packages a node needs to run the worker, shipped in the job home's ``lib``.
+NODE_PACKAGES = ("discoworker", "attrs", "attr", "cattrs", "cloudpickle")
+
+
+class Worker(dict[str, Any]):
+    """Parameters of a job's worker, and the code that runs its tasks.
+
+    Subclasses define :meth:`run`; the classic and pipeline workers are the two that ship.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(self.defaults())
+        self.update(kwargs)
+        self._outputs: dict[int | None, Output] = {}
+
+    def defaults(self) -> dict[str, Any]:
+        """The parameters every worker has, with their defaults."""
+        return {
+            "save_results": False,
+            "save_info": "ddfs",
+            "profile": False,
+            "required_files": {},
+            "required_modules": None,
+        }
+
+    def getitem(
+        self, key: str, job: object, jobargs: Mapping[str, Any], default: Any = None
+    ) -> Any:
+        """``key`` from the jobargs, else the job's attribute, else this worker, else default."""
+        if key in jobargs:
+            return jobargs[key]
+        if hasattr(job, key):
+            return getattr(job, key)
+        return self.get(key, default)
+
+    # -- client side: the job pack ----------------------------------------------------------
+
+    @property
+    def bin(self) -> str:
+        """The worker program, relative to the job home (``jobdict.worker``)."""
+        return WORKER_PROGRAM
+
+    def jobdict(self, job: Any, **jobargs: Any) -> dict[str, Any]:
+        """The keys every jobdict has; subclasses add their pipeline or classic keys."""
+        return {
+            "prefix": self.getitem("name", job, jobargs) or type(job).__name__,
+            "owner": self.getitem("owner", job, jobargs) or default_owner(),
+            "worker": self.bin,
+            "save_results": bool(self.getitem("save_results", job, jobargs, False)),
+            "save_info": self.getitem("save_info", job, jobargs, "ddfs"),
+            "scheduler": dict(self.getitem("scheduler", job, jobargs, None) or {}),
+        }
+
+    def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:
+        """The job's environment on the nodes: ``lib`` of the job home first on the paths."""
+        return {"PYTHONPATH": "lib", "LD_LIBRARY_PATH": "lib", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def jobhome(self, job: Any, **jobargs: Any) -> bytes:
+        """The job home, as the zip archive the master unpacks on each node."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            self.jobzip(archive, job, **jobargs)
+        return buffer.getvalue()
+
+    def jobzip(self, archive: zipfile.ZipFile, job: Any, **jobargs: Any) -> None:
+        """Fill the job home: the worker program, its packages, required files and modules."""
+        _write(archive, self.bin, _PROGRAM_TEXT.encode(), mode=0o755)
+        for name, data in _node_packages():
+            archive.writestr(_zip_info(name), data)
+        required = self.getitem("required_files", job, jobargs) or {}
+        if isinstance(required, Mapping):
+            for name, content in required.items():
+                _write(archive, str(name), _as_bytes(content))
+        else:
+            for path in required:
+                _write(archive, f"lib/{Path(path).name}", Path(path).read_bytes())
+        for module in self.getitem("required_modules", job, jobargs) or ():
+            if isinstance(module, tuple | list):
+                name, path = module
+                _write(archive, f"lib/{_module_file(name, path)}", Path(path).read_bytes())
+
+    def jobdata(self, job: Any, **jobargs: Any) -> bytes:
+        """What the node needs to rebuild the job and this worker: ``(job, jobargs)``."""
+        from discoworker.app.jobdata import dumps_jobdata
+
+        return dumps_jobdata(job, jobargs)
+
+    def jobpack(self, job: Any, **jobargs: Any) -> JobPack:
+        """The whole job pack for ``job`` run with ``jobargs``."""
+        jobdict = self.jobdict(job, **jobargs)
+        version = 2 if "pipeline" in jobdict else 1
+        return JobPack(
+            version,
+            jobdict,
+            self.jobenvs(job, **jobargs),
+            self.jobhome(job, **jobargs),
+            self.jobdata(job, **jobargs),
+        )
+
+    # -- node side: running a task ----------------------------------------------------------
+
+    def input(self, task: Any, merged: bool = False, **kwds: Any) -> SerialInput | MergedInput:
+        """The records of every input of ``task`` (a merge of sorted inputs when ``merged``)."""
+        context = current_context()
+        inputs = context.line.all_inputs()
+        if merged:
+            return MergedInput(inputs, task, context=context, **kwds)
+        return SerialInput(inputs, task, context=context, **kwds)
+
+    def output(self, task: Any, label: int | None = None, **kwds: Any) -> Output:
+        """The output of ``task`` for ``label`` (None: the unlabelled output), opened once."""
+        output = self._outputs.get(label)
+        if output is None:
+            context = current_context()
+            kwds.setdefault("open", lambda path: DiscoOutput(context.output_file(path)))
+            output = Output(context.task.output(label), **kwds)
+            self._outputs[label] = output
+        return output
+
+    def start(self, task: Any, job: Any, **jobargs: Any) -> list[Output]:
+        """Run the task (under cProfile when ``profile`` is set); the outputs it opened."""
+        self._outputs = {}
+        if self.getitem("profile", job, jobargs):
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.runcall(self.run, task, job, **jobargs)
+            stats = current_context().output_file(f"{task.taskpath}/profile-{task.uid}")
+            os.makedirs(os.path.dirname(stats), exist_ok=True)
+            profiler.dump_stats(stats)
+        else:
+            self.run(task, job, **jobargs)
+        return list(self._outputs.values())
+
+    def run(self, task: Any, job: Any, **jobargs: Any) -> None:
+        """Do the task's work; subclasses define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define run()")
+
+    def discard_outputs(self) -> None:
+        """Abandon every output of a failed task: nothing is left under a final name."""
+        for output in self._outputs.values():
+            output.discard()
+        self._outputs = {}
+
+    @classmethod
+    def main(cls) -> None:
+        """Run the task the master gives this process (the worker program's entry point)."""
+        from discoworker.app.bootstrap import run_worker
+
+        run_worker()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Outputs are a node's state, never part of a job pack.
+        return (_rebuild_worker, (type(self), dict(self)))
+
+
+def _rebuild_worker(cls: type[Worker], items: dict[str, Any]) -> Worker:
+    worker = cls.__new__(cls)
+    dict.update(worker, items)
+    worker._outputs = {}
+    return worker
+
+
+def default_owner() -> str:
+    """``DISCO_JOB_OWNER``, else ``user@host`` as the original client says."""
+    owner = os.environ.get("DISCO_JOB_OWNER")
+    if owner:
+        return owner
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _zip_info(name: str, mode: int = 0o644) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = (0o100000 | mode) << 16
+    return info
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    archive.writestr(_zip_info(name, mode), data)
+
+
+def _as_bytes(content: str | bytes) -> bytes:
+    return content.encode() if isinstance(content, str) else content
+
+
+def _module_file(name: str, path: str) -> str:
+    """Where a required module goes under ``lib``: its dotted name as a path."""
+    suffix = "/__init__.py" if Path(path).name == "__init__.py" else ".py"
+    return name.replace(".", "/") + suffix
+
+
+@functools.cache
+def _node_packages() -> tuple[tuple[str, bytes], ...]:
+    """The source files of :data:`NODE_PACKAGES` as ``(lib/<path>, bytes)``, read once."""
+    files: list[tuple[str, bytes]] = []
+    for package in NODE_PACKAGES:
+        module = sys.modules.get(package) or __import__(package)
+        root = Path(module.__file__ or "").parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".typed", ".pyi") and "__pycache__" not in path.parts:
+                name = f"lib/{package}/{path.relative_to(root).as_posix()}"
+                files.append((name, path.read_bytes()))
+    return tuple(files)
+
