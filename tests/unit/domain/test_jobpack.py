@@ -13,12 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from discoworker.domain.jobdict import (
-    ClassicJobDict,
-    jobdict_from_json,
-    pipeline_of_classic,
-    validate_jobenvs,
-)
 from discoworker.domain.jobpack import (
     HEADER_SIZE,
     MAGIC,
@@ -168,43 +162,6 @@ def test_truncated_jobdata_cannot_be_told_and_loads_short(
     assert len(pack.jobhome) == entry["jobhome"]["len"]
     assert len(pack.jobdata) == entry["jobdata"]["len"]
     assert pack.jobdata == (golden / "jobpack/jobdata.bin").read_bytes()[:41]
-
-
-# --- packs a real master accepted and served back ----------------------------------------------
-
-REAL_PACKS = {
-    "http/classic_job_WordCount@703:64f42:64531.jobpack.bin": (
-        VERSION_1,
-        [("map", "split"), ("map_shuffle", "group_node"), ("reduce", "group_label")],
-    ),
-    "http/submitted_jobpack.bin": (
-        VERSION_1,
-        [("map", "split"), ("map_shuffle", "group_node"), ("reduce", "group_label")],
-    ),
-    "http/pipeline_job_PipeWC@703:64f80:5376e.jobpack.bin": (
-        VERSION_2,
-        [("map", "split"), ("reduce", "group_label")],
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(REAL_PACKS))
-def test_real_master_packs_load_and_validate(golden: Path, name: str) -> None:
-    path = golden / "real-master" / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not in this copy of the golden vectors (see real-master/README)")
-    version, stages = REAL_PACKS[name]
-    data = path.read_bytes()
-    pack = JobPack.loads(data)
-    assert pack.version == version
-    assert pack.dumps() == data
-    validate_jobenvs(pack.jobenvs)
-    jobdict = jobdict_from_json(pack.version, pack.jobdict)
-    if isinstance(jobdict, ClassicJobDict):
-        pipeline = pipeline_of_classic(jobdict)[0]
-    else:
-        pipeline = jobdict.pipeline
-    assert [(s.name, s.grouping) for s in pipeline] == stages
 
 
 # --- the rules, one by one ---------------------------------------------------------------------
