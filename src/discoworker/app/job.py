@@ -1,0 +1,148 @@
+"""Jobs from the client's side (seed: ``disco.job.Job``): pack, submit, wait, read results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from discoworker.app.ports import Event, Master, Opener
+from discoworker.app.worker import Worker as BaseWorker
+from discoworker.errors import CommError, JobError
+
+
+def _classic_worker() -> BaseWorker:
+    from discoworker.app.classic import Worker as ClassicWorker
+
+    worker: BaseWorker = ClassicWorker()
+    return worker
+
+
+class Job:
+    """A job: a name, the master it runs on and the worker that carries it.
+
+    ``Job().run(input=[...], map=fun_map, reduce=fun_reduce)`` with the classic worker is a
+    whole job; ``master`` is a Master port, a URL of a Disco master, or None for the default
+    (``DISCO_MASTER`` when set, else the embedded master).
+    """
+
+    #: The worker a job gets when none is given (the classic one, as in the original).
+    Worker: Callable[[], Any] = staticmethod(_classic_worker)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        master: Master | str | None = None,
+        worker: BaseWorker | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name or type(self).__name__
+        self.settings = dict(settings or {})
+        self._master_spec = master
+        self._master: Master | None = master if not isinstance(master, str | None) else None
+        self.worker = worker if worker is not None else type(self).Worker()
+
+    @property
+    def master(self) -> Master:
+        """The master this job runs on (made on first use)."""
+        if self._master is None:
+            from discoworker.app.bootstrap import master_for
+
+            spec = self._master_spec if isinstance(self._master_spec, str) else None
+            self._master = master_for(spec, self.settings)
+        return self._master
+
+    def run(self, **jobargs: Any) -> Job:
+        """Pack the job with ``jobargs``, submit it, and take the name the master gives it."""
+        pack = self.worker.jobpack(self, **jobargs)
+        self.name = self.master.submit(pack.dumps())
+        return self
+
+    def wait(self, timeout: float | None = None, poll_interval: float = 1.0) -> list[list[str]]:
+        """Wait for the job to end; its results (replica lists). JobError if it died."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            status = self.master.results(self.name, min(left, 60.0) if left is not None else 60.0)
+            if status.status == "ready":
+                return status.results
+            if status.status == "dead":
+                raise JobError(self.name, self._death_reason())
+            if status.status == "unknown job":
+                raise CommError(f"the master does not know job {self.name}")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise CommError(f"job {self.name} still {status.status} after {timeout} s")
+            time.sleep(min(poll_interval, left) if left is not None else 0)
+
+    def results(self) -> list[list[str]]:
+        """The job's results now: empty while it runs. JobError if it died."""
+        status = self.master.results(self.name, 0)
+        if status.status == "dead":
+            raise JobError(self.name, self._death_reason())
+        return status.results
+
+    def jobinfo(self) -> dict[str, Any]:
+        """What the master says of the job (status, stages, inputs, results)."""
+        return self.master.jobinfo(self.name)
+
+    def events(self, offset: int = 0) -> Iterator[Event]:
+        """The job's events, from ``offset``."""
+        return self.master.events(self.name, offset)
+
+    def kill(self) -> None:
+        """Stop the job."""
+        self.master.kill(self.name)
+
+    def clean(self) -> None:
+        """Make the master forget the job (its data stays)."""
+        self.master.clean(self.name)
+
+    def purge(self) -> None:
+        """Kill the job and delete everything it stored."""
+        self.master.purge(self.name)
+
+    def _death_reason(self) -> str:
+        """The job's last error event, as the master recorded it."""
+        errors = [e.message for e in self.master.events(self.name) if "ERROR" in e.message
+                  or "FATAL" in e.message or "failed" in e.message.lower()]
+        return errors[-1] if errors else "the job died (no error event recorded)"
+
+
+def result_iterator(
+    urls: Iterable[str | Iterable[str]],
+    reader: Callable[..., Iterable[Any]] | None = None,
+    opener: Opener | None = None,
+    master: Master | str | None = None,
+) -> Iterator[Any]:
+    """The records of a job's results, read from the first replica of each that works.
+
+    ``dir://`` results expand through their index files; each file is read with ``reader``
+    (default: Disco's internal record format).
+    """
+    from discoworker.app.bootstrap import client_opener
+    from discoworker.domain.index import is_gzip_index, parse_index
+    from discoworker.domain.records import disco_input_stream
+
+    open_url = opener if opener is not None else client_opener(master)
+    read = reader if reader is not None else disco_input_stream
+
+    def files(url: str) -> Iterator[str]:
+        if not url.startswith("dir://"):
+            yield url
+            return
+        stream, _ = open_url(url)
+        with stream:
+            data = stream.read()
+        if is_gzip_index(url):
+            import gzip
+
+            data = gzip.decompress(data)
+        for entry in parse_index(data, url):
+            yield entry.url
+
+    for result in urls:
+        replicas = [result] if isinstance(result, str) else list(result)
+        for url in files(replicas[0]):
+            stream, size = open_url(url)
+            with stream:
+                yield from read(stream, size, url)
