@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,24 @@ def run_worker() -> None:
     taken.printed.attach(line.write_text)
     ok = run_task(taken.transport, node_opener, line=line)
     raise SystemExit(0 if ok else 1)
+
+
+def module_finder() -> Callable[[list[Any]], list[Any]]:
+    """How the client finds the modules job functions use (``required_modules``)."""
+    from discoworker.adapters.modules_ast import find_modules
+
+    return find_modules
+
+
+def is_local_module(name: str) -> bool:
+    """True when module ``name`` is the user's own code, not installed or standard."""
+    from discoworker.adapters.modules_ast import locate_modules
+
+    try:
+        located = locate_modules([name], recurse=False, include_sys=True)
+    except ImportError:
+        return False
+    return any(found == name and path is not None for found, path in located)
 
 
 def default_data_dir() -> Path:

@@ -52,6 +52,14 @@ class Job:
             self._master = master_for(spec, self.settings)
         return self._master
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The job travels to the nodes in the jobdata; its master stays with the client.
+        state = dict(self.__dict__)
+        state["_master"] = None
+        if not isinstance(state.get("_master_spec"), str | None):
+            state["_master_spec"] = None
+        return state
+
     def run(self, **jobargs: Any) -> Job:
         """Pack the job with ``jobargs``, submit it, and take the name the master gives it."""
         pack = self.worker.jobpack(self, **jobargs)

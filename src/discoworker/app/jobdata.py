@@ -7,6 +7,7 @@ version, and a node on another one must say so rather than fail obscurely while 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from discoworker.errors import FatalError
@@ -19,11 +20,27 @@ def python_version() -> str:
     return f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def dumps_jobdata(job: Any, jobargs: dict[str, Any]) -> bytes:
-    """Serialize what the node needs to rebuild the job and its worker."""
+def dumps_jobdata(
+    job: Any, jobargs: dict[str, Any], by_value: Iterable[str] = ()
+) -> bytes:
+    """Serialize what the node needs to rebuild the job and its worker.
+
+    Functions and classes of the modules named in ``by_value`` are pickled with their code,
+    not as references to a module the node may not have.
+    """
     import cloudpickle
 
-    body: bytes = cloudpickle.dumps((job, jobargs), protocol=5)
+    registered = []
+    for name in by_value:
+        module = sys.modules.get(name)
+        if module is not None and name not in cloudpickle.list_registry_pickle_by_value():
+            cloudpickle.register_pickle_by_value(module)
+            registered.append(module)
+    try:
+        body: bytes = cloudpickle.dumps((job, jobargs), protocol=5)
+    finally:
+        for module in registered:
+            cloudpickle.unregister_pickle_by_value(module)
     return MAGIC + python_version().encode() + b"\n" + body
 
 

@@ -112,16 +112,54 @@ class Worker(dict[str, Any]):
         else:
             for path in required:
                 _write(archive, f"lib/{Path(path).name}", Path(path).read_bytes())
-        for module in self.getitem("required_modules", job, jobargs) or ():
+        required_modules = self.getitem("required_modules", job, jobargs)
+        if required_modules is None:
+            from discoworker.app.bootstrap import module_finder
+
+            required_modules = module_finder()(self.job_functions(job, jobargs))
+        for module in required_modules:
             if isinstance(module, tuple | list):
                 name, path = module
                 _write(archive, f"lib/{_module_file(name, path)}", Path(path).read_bytes())
 
     def jobdata(self, job: Any, **jobargs: Any) -> bytes:
-        """What the node needs to rebuild the job and this worker: ``(job, jobargs)``."""
+        """What the node needs to rebuild the job and this worker: ``(job, jobargs)``.
+
+        Job code from the user's own modules travels by value, so a node needs only the
+        modules it uses (sent by :meth:`jobzip`), not the ones that define it.
+        """
+        from discoworker.app.bootstrap import is_local_module
         from discoworker.app.jobdata import dumps_jobdata
 
-        return dumps_jobdata(job, jobargs)
+        defined_in = {getattr(f, "__module__", None) for f in self.job_functions(job, jobargs)}
+        defined_in |= {type(job).__module__, type(self).__module__}
+        by_value = sorted(
+            m for m in defined_in
+            if m and m != "__main__" and not m.startswith("discoworker") and is_local_module(m)
+        )
+        return dumps_jobdata(job, jobargs, by_value)
+
+    def job_functions(self, job: Any, jobargs: Mapping[str, Any]) -> list[Any]:
+        """Every function of the job: in this worker's items and the jobargs, stages included."""
+        found: list[Any] = []
+
+        def visit(value: Any, depth: int) -> None:
+            if depth > 3 or isinstance(value, str | bytes | type):
+                return
+            if callable(value):
+                found.append(value)
+            elif isinstance(value, Mapping):
+                for item in value.values():
+                    visit(item, depth + 1)
+            elif isinstance(value, list | tuple | set):
+                for item in value:
+                    visit(item, depth + 1)
+            elif callable(getattr(value, "callables", None)):
+                found.extend(value.callables())
+
+        for value in (*self.values(), *jobargs.values()):
+            visit(value, 0)
+        return found
 
     def jobpack(self, job: Any, **jobargs: Any) -> JobPack:
         """The whole job pack for ``job`` run with ``jobargs``."""
