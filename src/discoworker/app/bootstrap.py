@@ -66,9 +66,9 @@ def master_for(url: str | None = None, settings: dict[str, Any] | None = None) -
     settings = settings or {}
     url = url or os.environ.get("DISCO_MASTER")
     if url:
-        from discoworker.errors import CommError
+        from discoworker.adapters.master_http import HttpMaster
 
-        raise CommError("talking to a remote Disco master is not supported yet", url)
+        return HttpMaster(url)
     from discoworker.adapters.embedded import EmbeddedMaster
 
     options = {k: settings[k] for k in ("workers", "max_attempts") if k in settings}

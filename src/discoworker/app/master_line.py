@@ -19,11 +19,16 @@ from discoworker.domain.task import TaskSpec
 from discoworker.errors import ProtocolError
 
 #: A master kills the job at 10 MSGs within a second and slows down past 5; stay well under.
-MSG_BURST = 3
+MSG_BURST = 4
 #: Printed text waits at most this long (seconds) before it is sent, unless the task ends first.
 MSG_INTERVAL = 1.0
+#: A real master keeps about 8 KiB of a MSG in its events: longer text goes in several MSGs.
+MSG_CHUNK = 8000
 #: Printed text above this many characters is sent at once (still within the rate limit).
-MSG_BUFFER = 256 * 1024
+MSG_BUFFER = 4 * MSG_CHUNK
+#: At most this many MSGs per batch; text beyond is dropped, with a note saying how much, so
+#: that a job printing megabytes is not held back for minutes by the rate limit.
+MSG_MAX_CHUNKS = 16
 
 
 @attrs.define
@@ -128,9 +133,9 @@ class MasterLine:
         self._text.clear()
         self._text_size = 0
         self._text_since = None
-        if text:
+        for chunk in chunk_text(text, MSG_CHUNK, MSG_MAX_CHUNKS):
             self._throttle()
-            self._expect_ok(p.Message(text=text), flush=False)
+            self._expect_ok(p.Message(text=chunk), flush=False)
 
     def _throttle(self) -> None:
         """Keep fewer than ``MSG_BURST`` + 1 MSGs within any second."""
@@ -164,6 +169,34 @@ class MasterLine:
         self._ended = True
         self._transport.send(message)
         self._transport.close()
+
+
+def chunk_text(text: str, size: int, most: int) -> list[str]:
+    """``text`` in pieces of at most ``size`` UTF-8 bytes, cut at line ends where possible.
+
+    Past ``most`` pieces, the rest is replaced by a note of how many characters were dropped.
+    """
+    chunks: list[str] = []
+    rest = text
+    while rest:
+        if len(chunks) == most:
+            kept = chunks[-1][: size // 2]
+            dropped = len(rest) + len(chunks[-1]) - len(kept)
+            chunks[-1] = (
+                f"{kept}\n[discoworker: {dropped} more characters of printed output dropped: "
+                "a Disco master takes few messages a second]"
+            )
+            break
+        piece = rest[:size]
+        while len(piece.encode("utf-8")) > size:
+            piece = piece[: len(piece) * 3 // 4]
+        if len(piece) < len(rest):
+            cut = piece.rfind("\n")
+            if cut > 0:
+                piece = piece[: cut + 1]
+        chunks.append(piece.rstrip("\n") or piece)
+        rest = rest[len(piece) :]
+    return [c for c in chunks if c]
 
 
 def _name(message: object) -> str:

@@ -16,6 +16,8 @@ Where the original crashes or hangs on bad input, these raise :class:`DataError`
 
 - a record the unpickler rejects raises DataError (the original let all but
   ``UnpicklingError`` escape), and with ``ignore_corrupt`` such a record is skipped;
+  damaged hunks are unpickled by pickle's pure-Python unpickler, whose memo is a dict (the
+  C one zero-fills a memo as large as any index it reads: gigabytes, from one bad byte);
 - Python 2 ``str`` records are decoded as UTF-8 (ASCII ones give the original's results;
   the original crashed on the others); ones that are not UTF-8 raise DataError;
 - a payload cut short raises DataError naming the URL and the hunk's byte range;
@@ -31,10 +33,10 @@ import pickle
 import struct
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, islice, repeat
 from pickle import dumps
-from typing import Any, Final, Protocol, cast
+from typing import Any, ClassVar, Final, Protocol, cast
 
 import attrs
 
@@ -382,19 +384,37 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _refuse_bytearray8(unpickler: pickle.Unpickler) -> None:
+    # Protocol 5's BYTEARRAY8 zero-fills its declared length before reading: a damaged length
+    # would be gigabytes of memset. Disco writes protocol 1 and never uses it.
+    raise pickle.UnpicklingError("BYTEARRAY8 in a protocol 1 stream")
+
+
+class _SalvageUnpickler(pickle._Unpickler):
+    """pickle's pure-Python unpickler, safe on damaged bytes: its memo is a dict.
+
+    The C unpickler sizes its memo by the largest index seen: a damaged ``LONG_BINPUT``
+    makes it allocate and zero gigabytes. Damaged data only ever reaches this one.
+    """
+
+    dispatch: ClassVar[dict[int, Callable[[pickle.Unpickler], None]]] = {
+        **pickle._Unpickler.dispatch,
+        pickle.BYTEARRAY8[0]: _refuse_bytearray8,
+    }
+
+
 def _salvage(
     data: bytes, *, skip: int, start: int, end: int, url: str, ignore_corrupt: bool
 ) -> Iterator[Any]:
-    """Read a hunk the original's way, one fresh unpickler per record, after ``skip`` records.
+    """Read a damaged hunk the original's way, a fresh unpickler per record, after ``skip``.
 
-    Used only once something went wrong, so errors (and what ``ignore_corrupt`` skips) are
-    exactly the original's: it resumes each record where the last one's reading stopped.
+    Each record starts where the last one's reading stopped, so what ``ignore_corrupt``
+    skips is what the original skipped.
     """
     stream = io.BytesIO(data)
-    load = pickle.load
     while True:
         try:
-            record = load(stream, encoding=PY2_STR_ENCODING)
+            record = _SalvageUnpickler(stream, encoding=PY2_STR_ENCODING).load()
         except EOFError:
             return
         except Exception as exc:  # any failure of the unpickler is bad data
@@ -458,7 +478,8 @@ def disco_input_stream(
             except EOFError:
                 break
             except Exception:
-                # Start again the original's way to get its exact error or skipping.
+                # Re-read the hunk the original's way (a fresh unpickler per record) for its
+                # error, or what ignore_corrupt skips; records already given are skipped.
                 yield from _salvage(
                     data,
                     skip=count,

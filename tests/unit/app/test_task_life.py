@@ -11,7 +11,7 @@ import pytest
 from discoworker.adapters.openers import UrlOpener
 from discoworker.adapters.transport_memory import MemoryTransport, ScriptedMaster
 from discoworker.adapters.transport_stdio import PrintedText
-from discoworker.app.master_line import MasterLine
+from discoworker.app.master_line import MasterLine, chunk_text
 from discoworker.app.ports import Opener
 from discoworker.app.task_life import run_task
 from discoworker.domain import protocol as p
@@ -108,7 +108,7 @@ def test_data_and_os_errors_end_the_task_with_error_for_a_retry(
     assert isinstance(master.ended_with, p.TaskError)
 
 
-def test_what_job_code_prints_becomes_one_msg(tmp_path: Path) -> None:
+def test_what_job_code_prints_becomes_few_msgs(tmp_path: Path) -> None:
     jobfile = pack_job(tmp_path, PrintingWorker(), lines=2000)
     master = ScriptedMaster(task_spec(jobfile, tmp_path))
     transport = MemoryTransport(master)
@@ -120,8 +120,8 @@ def test_what_job_code_prints_becomes_one_msg(tmp_path: Path) -> None:
         ok = run_task(transport, opener, home=tmp_path, pid=1, line=line)
 
     assert ok
-    assert len(master.messages) == 1
-    assert master.messages[0].splitlines() == [f"line {i}" for i in range(2000)]
+    assert len(master.messages) == 3  # about 19 KB of text, in pieces of at most 8000 bytes
+    assert "\n".join(master.messages).splitlines() == [f"line {i}" for i in range(2000)]
 
 
 def test_outputs_under_three_labels_are_reported_with_their_sizes(tmp_path: Path) -> None:
@@ -142,3 +142,27 @@ def test_outputs_under_three_labels_are_reported_with_their_sizes(tmp_path: Path
         seen += records
     assert sorted(seen) == sorted((k * n, n) for n in range(1, 10) for k in "abc")
     assert isinstance(master.ended_with, p.Done)
+
+
+def test_long_printed_text_goes_in_msgs_a_real_master_keeps_whole(tmp_path: Path) -> None:
+    jobfile = pack_job(tmp_path, PrintingWorker(), lines=3000)
+    master = ScriptedMaster(task_spec(jobfile, tmp_path))
+    transport = MemoryTransport(master)
+    slept: list[float] = []
+    line = MasterLine(transport, sleep=slept.append)
+    printed = PrintedText()
+    printed.attach(line.write_text)
+
+    with contextlib.redirect_stdout(printed):
+        assert run_task(transport, opener, home=tmp_path, pid=1, line=line)
+
+    assert all(len(m.encode()) <= 8000 for m in master.messages)
+    assert "\n".join(master.messages).splitlines() == [f"line {i}" for i in range(3000)]
+
+
+def test_printing_megabytes_keeps_the_head_and_says_what_was_dropped() -> None:
+    text = "".join(f"line {i}\n" for i in range(300_000))
+    chunks = chunk_text(text, 8000, 16)
+    assert len(chunks) == 16
+    assert chunks[0].startswith("line 0\nline 1\n")
+    assert "more characters of printed output dropped" in chunks[-1]

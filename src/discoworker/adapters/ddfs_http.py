@@ -1,0 +1,304 @@
+"""DDFS over HTTP: the :class:`~discoworker.app.ports.Ddfs` port against a real Disco master.
+
+Tags live under ``/ddfs/tag/<tag>`` on the master; a blob is made by asking
+``/ddfs/new_blob/<name>`` where to put it and ``PUT``-ting the bytes to the URLs it returns
+(the nodes' put port). Also the small HTTP client the master adapter shares: one request, its
+status and body, and a :class:`~discoworker.errors.CommError` naming the URL when it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from email.message import Message
+from typing import Any, BinaryIO
+
+import attrs
+
+from discoworker.domain.inputs import http_url, url_scheme
+from discoworker.domain.task import safe_name
+from discoworker.errors import CommError
+
+#: Seconds a request may take before the client gives up (a get_results wait adds its own).
+DEFAULT_TIMEOUT = 60.0
+#: The master's port when a URL gives none: Disco's ``DISCO_PORT`` default.
+DISCO_PORT = 8989
+
+# DDFS names (tags and blob prefixes): the master's ddfs_util:is_valid_name, 1 to 511 of these.
+_NAME = re.compile(r"[A-Za-z0-9_\-@:]{1,511}\Z")
+# How much of an unexpected body an error message shows.
+_SHOWN = 200
+
+# Direct connections, as the original client makes them: a cluster's master and nodes are
+# addressed by their own names, never through an HTTP proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def master_base(url: str) -> str:
+    """``http://host:port`` of a master given as an HTTP URL, ``disco://host``, or ``host[:port]``.
+
+    ValueError for anything else.
+    """
+    text = url.strip()
+    scheme = url_scheme(text)
+    text = text.rstrip("/")
+    if scheme == "disco":
+        text = f"http://{text[len('disco://') :]}"
+    elif not scheme:
+        text = f"http://{text}"
+    elif scheme not in ("http", "https"):
+        raise ValueError(f"not a Disco master URL: {url!r}")
+    parts = urllib.parse.urlsplit(text)
+    if not text.partition("://")[2] or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise ValueError(f"not a Disco master URL (want http://host:port): {url!r}")
+    if parts.port is None and parts.scheme == "http" and url_scheme(url.strip()) != "http":
+        # Only an explicit http:// URL means port 80; a bare host is a master on DISCO_PORT.
+        return f"http://{parts.netloc}:{DISCO_PORT}"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def base_port(base: str) -> int:
+    """The port a ``master_base`` URL names, or its scheme's default."""
+    parts = urllib.parse.urlsplit(base)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def show(body: bytes) -> str:
+    """The start of a reply body, for an error message."""
+    text = body[:_SHOWN].decode("utf-8", "replace")
+    return repr(text) + (" ..." if len(body) > _SHOWN else "")
+
+
+@attrs.frozen
+class Reply:
+    """An HTTP reply: its status, headers and whole body."""
+
+    status: int
+    headers: Message
+    body: bytes
+
+
+def request(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    what: str = "the Disco master",
+) -> Reply:
+    """One request; CommError naming ``url`` when unreachable or answered with an error status."""
+    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with _OPENER.open(req, timeout=timeout) as response:
+            return Reply(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as exc:
+        error_body = b""
+        with contextlib.suppress(OSError):
+            error_body = exc.read()
+        code = exc.code
+        text = error_body.decode("utf-8", "replace").strip()[:_SHOWN] if error_body else ""
+        raise CommError(
+            f"{method} {_path(url)}: HTTP {code} {exc.reason}" + (f": {text}" if text else ""),
+            url,
+            code,
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        # URLError wraps the socket error (refused, unknown host); a timeout comes bare.
+        reason = getattr(exc, "reason", exc)
+        raise CommError(f"cannot reach {what}: {reason}", url) from exc
+    except http.client.HTTPException as exc:
+        # Something answered, but not in HTTP (or it hung up in the middle of a reply).
+        raise CommError(f"{what} did not answer in HTTP: {exc!r}", url) from exc
+
+
+def json_body(body: bytes, endpoint: str, url: str) -> Any:
+    """The JSON value of a reply body; CommError naming the endpoint when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise CommError(
+            f"{endpoint} replied with something that is not JSON: {show(body)}", url
+        ) from None
+
+
+def _path(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def tag_name(tag: str) -> str:
+    """The bare name of ``tag`` or ``tag://tag``; CommError when DDFS would refuse it."""
+    name = tag[len("tag://") :] if tag.startswith("tag://") else tag
+    if not _NAME.match(name):
+        raise CommError(f"invalid tag name {name!r}: DDFS allows 1 to 511 of A-Za-z0-9_-@:", tag)
+    return name
+
+
+def _replica_lists(urls: object) -> list[list[str]]:
+    # What a tag's urls may hold: lists of URL strings (a bare string is a one-replica blob).
+    if not isinstance(urls, list):
+        raise ValueError(f"urls must be a list, got {type(urls).__name__}")
+    out: list[list[str]] = []
+    for reps in urls:
+        reps = [reps] if isinstance(reps, str) else reps
+        if not isinstance(reps, list) or not all(isinstance(u, str) for u in reps):
+            raise ValueError(f"a blob must be a list of URL strings, got {reps!r}")
+        out.append(list(reps))
+    return out
+
+
+@attrs.define
+class HttpDdfs:
+    """The master's DDFS over HTTP (``master_url`` as for :class:`HttpMaster`)."""
+
+    _base: str = attrs.field(converter=master_base, alias="master_url")
+    #: Seconds one request may take.
+    timeout: float = DEFAULT_TIMEOUT
+    #: Replicas of each pushed blob; None lets the master choose (its DDFS_BLOB_REPLICAS).
+    replicas: int | None = None
+    #: How many times a push asks for new targets after a node refused the upload.
+    retries: int = 3
+
+    @property
+    def master_url(self) -> str:
+        """``http://host:port`` of the master."""
+        return self._base
+
+    def _tag_url(self, tag: str) -> str:
+        return f"{self._base}/ddfs/tag/{tag_name(tag)}"
+
+    def _call(
+        self, method: str, url: str, endpoint: str, body: bytes | None = None
+    ) -> Any:
+        reply = request(method, url, body, timeout=self.timeout, what="the DDFS master")
+        return json_body(reply.body, endpoint, url)
+
+    def get(self, tag: str) -> dict[str, Any]:
+        """The tag object: ``id``, ``version``, ``last-modified``, ``urls``, ``user-data``."""
+        url = self._tag_url(tag)
+        try:
+            obj = self._call("GET", url, "GET /ddfs/tag")
+        except CommError as exc:
+            if exc.code == 404:
+                raise CommError(f"unknown tag {tag_name(tag)!r}", url, 404) from None
+            raise
+        try:
+            if not isinstance(obj, dict):
+                raise ValueError(f"a tag must be an object, got {type(obj).__name__}")
+            obj["urls"] = _replica_lists(obj.get("urls"))
+        except ValueError as exc:
+            raise CommError(f"GET /ddfs/tag replied with a malformed tag: {exc}", url) from None
+        return obj
+
+    def tags(self, prefix: str = "") -> list[str]:
+        """The names of every tag beginning with ``prefix``."""
+        url = f"{self._base}/ddfs/tags/{urllib.parse.quote(prefix, safe=':@')}"
+        names = self._call("GET", url, "GET /ddfs/tags")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise CommError(f"GET /ddfs/tags replied {show(json.dumps(names).encode())}", url)
+        return names
+
+    def blobs(self, tag: str) -> list[list[str]]:
+        """The replica lists of every blob of ``tag``, following ``tag://`` links once each.
+
+        A missing ``tag`` is a CommError; a missing tag it links to is skipped, as in DDFS,
+        where deleting a tag leaves the links to it in place.
+        """
+        seen: set[str] = set()
+        out: list[list[str]] = []
+        pending = [tag_name(tag)]
+        while pending:
+            name = pending.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                urls = self.get(name)["urls"]
+            except CommError as exc:
+                if exc.code == 404 and name != tag_name(tag):
+                    continue
+                raise
+            for reps in urls:
+                if reps and reps[0].startswith("tag://"):
+                    pending.append(tag_name(reps[0]))
+                else:
+                    out.append(reps)
+        return out
+
+    def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
+        """Append blobs (their replica URLs) to ``tag``, creating it."""
+        url = self._tag_url(tag)
+        body = [[str(u) for u in reps] for reps in urls]
+        if not all(body):
+            # The master answers an empty replica list with a bare 403; say what is wrong here.
+            raise CommError(f"every blob appended to {tag_name(tag)!r} needs a replica URL", url)
+        reply = self._call("POST", url, "POST /ddfs/tag", json.dumps(body).encode("utf-8"))
+        if not isinstance(reply, list):
+            raise CommError(f"POST /ddfs/tag replied {show(json.dumps(reply).encode())}", url)
+
+    def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
+        """Upload ``data`` as a blob named after ``name`` and append it to ``tag``; its replicas."""
+        tag_name(tag)
+        blob = safe_name(os.path.basename(name)) or "blob"
+        payload = data.read()
+        excluded: list[str] = []
+        for attempt in range(self.retries + 1):
+            targets = self._new_blob(blob, excluded)
+            try:
+                replicas = [self._put(target, payload) for target in targets]
+            except CommError as exc:
+                host = urllib.parse.urlsplit(exc.url).hostname
+                # A node that refused an upload is left out of the next placement.
+                if attempt == self.retries or exc.url not in targets or not host:
+                    raise
+                excluded.append(host)
+                continue
+            self.tag(tag, [replicas])
+            return replicas
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _new_blob(self, blob: str, excluded: list[str]) -> list[str]:
+        query = [(k, v) for k, v in (("replicas", self.replicas), ("exclude", ",".join(excluded)))
+                 if v]
+        url = f"{self._base}/ddfs/new_blob/{blob}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        targets = self._call("GET", url, "GET /ddfs/new_blob")
+        if (
+            not isinstance(targets, list)
+            or not targets
+            or not all(isinstance(t, str) and url_scheme(t) in ("http", "https") for t in targets)
+        ):
+            raise CommError(
+                f"GET /ddfs/new_blob replied {show(json.dumps(targets).encode())}, "
+                "not a list of upload URLs",
+                url,
+            )
+        return targets
+
+    def _put(self, target: str, payload: bytes) -> str:
+        reply = request(
+            "PUT", target, payload, timeout=self.timeout, what="the DDFS node",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        stored = json_body(reply.body, "PUT (blob upload)", target)
+        if not isinstance(stored, str) or not url_scheme(stored):
+            raise CommError(f"PUT (blob upload) replied {show(reply.body)}, not a URL", target)
+        return stored
+
+    def delete(self, tag: str) -> None:
+        """Remove ``tag`` (DDFS replies the same whether or not it existed)."""
+        self._call("DELETE", self._tag_url(tag), "DELETE /ddfs/tag")
+
+    def read(self, url: str) -> bytes:
+        """The bytes of a blob, given one of its ``disco://`` (or ``http://``) replica URLs."""
+        where = http_url(url, base_port(self._base)) if url_scheme(url) == "disco" else url
+        return request("GET", where, timeout=self.timeout, what="the DDFS node").body

@@ -1,0 +1,145 @@
+"""What a user of any master relies on: the same jobs give the same results everywhere."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from discoworker.app.ports import Master
+from discoworker.classic import map_line_reader, sum_combiner
+from discoworker.errors import JobError
+from discoworker.job import Job, result_iterator
+from discoworker.pipeline import Stage
+from discoworker.pipeline import Worker as PipelineWorker
+
+LONG_WORD = "x" * 300
+TEXTS = [
+    "the quick brown fox jumps over the lazy dog\nthe dog sleeps\n",
+    f"straße café naïve café\n{LONG_WORD} the end\n",
+    "fox fox fox\n\n",
+]
+
+
+def words_of(texts: Iterable[str]) -> collections.Counter[str]:
+    return collections.Counter(w for t in texts for w in t.split())
+
+
+def write_inputs(directory: Path) -> list[str]:
+    urls = []
+    for i, text in enumerate(TEXTS):
+        path = directory / f"words{i}.txt"
+        path.write_text(text, encoding="utf-8")
+        urls.append(f"file://{path}")
+    return urls
+
+
+def split_words(line: bytes | str, params: Any) -> Iterator[tuple[str, int]]:
+    text = line.decode("utf-8") if isinstance(line, bytes) else line
+    for word in text.split():
+        yield word, 1
+
+
+def sum_counts(records: Iterable[tuple[str, int]], params: Any) -> Iterator[tuple[str, int]]:
+    for word, group in itertools.groupby(records, key=lambda r: r[0]):
+        yield word, sum(c for _, c in group)
+
+
+def counts_of(master: Master, results: list[list[str]]) -> collections.Counter[str]:
+    total: collections.Counter[str] = collections.Counter()
+    for word, count in result_iterator(results, master=master):
+        total[word] += count
+    return total
+
+
+def test_classic_word_count_equals_counter(master: Master, words_dir: Path) -> None:
+    job = Job(name="ContractWC", master=master).run(
+        input=write_inputs(words_dir),
+        map=split_words,
+        reduce=sum_counts,
+        combiner=sum_combiner,
+        partitions=3,
+        sort=True,
+    )
+    assert job.name.startswith("ContractWC@")
+    assert counts_of(master, job.wait(timeout=120)) == words_of(TEXTS)
+
+
+def test_pipeline_word_count_equals_counter(master: Master, words_dir: Path) -> None:
+    def split(interface: Any, state: Any, label: int, inp: Iterable[Any]) -> None:
+        for line in inp:
+            for word, one in split_words(line, None):
+                interface.output(len(word) % 2).add(word, one)
+
+    def count(interface: Any, state: Any, label: int, inp: Iterable[Any]) -> None:
+        out = interface.output(0)
+        for word, group in itertools.groupby(inp, key=lambda r: r[0]):
+            out.add(word, sum(c for _, c in group))
+
+    worker = PipelineWorker(
+        pipeline=[
+            ("split", Stage("map", process=split)),
+            ("group_label", Stage("reduce", process=count, combine=True, sort=True)),
+        ]
+    )
+    job = Job(name="ContractPipe", master=master, worker=worker).run(input=write_inputs(words_dir))
+    assert counts_of(master, job.wait(timeout=120)) == words_of(TEXTS)
+
+
+def test_reduce_only_over_raw_inputs_with_spaces_and_non_ascii(master: Master) -> None:
+    inputs = ["raw://one two two", "raw://dreißig drei"]
+
+    def reduce_lines(records: Iterable[Any], out: Any, params: Any) -> None:
+        for line in records:
+            for word in (line.decode() if isinstance(line, bytes) else line).split():
+                out.add(word, 1)
+
+    job = Job(name="ContractRaw", master=master).run(
+        input=inputs, reduce=reduce_lines, reduce_reader=map_line_reader
+    )
+    assert counts_of(master, job.wait(timeout=120)) == words_of(
+        ["one two two", "dreißig drei"]
+    )
+
+
+def test_a_map_that_prints_a_lot_finishes_and_its_text_is_in_the_events(master: Master) -> None:
+    def noisy_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
+        for i in range(3000):
+            print("noisy line", i)
+        yield line, 1
+
+    job = Job(name="ContractNoisy", master=master).run(input=["raw://hello"], map=noisy_map)
+    assert counts_of(master, job.wait(timeout=120)) == {"hello": 1}
+    text = "\n".join(e.message for e in job.events())
+    assert "noisy line 0" in text
+    assert "noisy line 2999" in text
+
+
+def test_a_map_that_raises_ends_the_job_naming_the_task_and_the_exception(
+    master: Master,
+) -> None:
+    def failing_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
+        raise ValueError(f"cannot map {line!r}")
+        yield line, 1
+
+    job = Job(name="ContractFatal", master=master).run(input=["raw://boom"], map=failing_map)
+    with pytest.raises(JobError) as caught:
+        job.wait(timeout=120)
+    assert "map:0" in str(caught.value)
+    assert "ValueError: cannot map 'boom'" in str(caught.value)
+    assert "Traceback" in str(caught.value)
+
+
+def test_an_input_fails_over_to_its_second_replica_without_reading_twice(
+    master: Master, words_dir: Path
+) -> None:
+    good = write_inputs(words_dir)[0]
+    missing = f"file://{words_dir}/missing.txt"
+    job = Job(name="ContractFailover", master=master).run(
+        input=[[missing, good]], map=split_words, reduce=sum_counts, sort=True
+    )
+    assert counts_of(master, job.wait(timeout=120)) == words_of(TEXTS[:1])
