@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import BinaryIO
 
 import attrs
@@ -40,6 +38,10 @@ def open_raw(url: str) -> tuple[BinaryIO, int]:
 
 def open_http(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[BinaryIO, int | None]:
     """A streamed HTTP(S) response and its Content-Length when given."""
+    # Imported here: most tasks read local files, and urllib.request is slow to import.
+    import urllib.error
+    import urllib.request
+
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as exc:
