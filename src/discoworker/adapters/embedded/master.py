@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -54,7 +55,12 @@ from discoworker.domain.jobpack import JobPack
 from discoworker.domain.task import TaskSpec, local_output_url
 from discoworker.errors import CommError, DataError, JobDictError
 
-log = structlog.get_logger(__name__)
+# Through the standard library's logging: silent unless the application configures it, so the
+# master's own events never mix with a job's printed results.
+log = structlog.wrap_logger(
+    logging.getLogger(__name__),
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
+)
 
 
 @attrs.define

@@ -1,0 +1,85 @@
+"""The discoworker command, as a user types it: run a job from a file, then inspect it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from discoworker.adapters.cli import main
+
+JOB_FILE = '''
+import itertools
+
+
+def map(line, params):
+    text = line.decode() if isinstance(line, bytes) else line
+    for word in text.split():
+        yield word, 1
+
+
+def reduce(records, params):
+    for word, group in itertools.groupby(sorted(records), key=lambda r: r[0]):
+        yield word, sum(c for _, c in group)
+'''
+
+
+@pytest.fixture
+def job_file(tmp_path: Path) -> Path:
+    path = tmp_path / "count_words.py"
+    path.write_text(JOB_FILE)
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_run_prints_the_results_and_the_job_is_listed(
+    tmp_path: Path, job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("a b b\nc c c\n")
+    data = str(tmp_path / "data")
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "run", str(job_file), "-i", str(text),
+                             "-i", "raw://a_z", "-p", "partitions=2", "-q")
+
+    assert status == 0
+    counts = dict(line.split("\t") for line in out.splitlines())
+    assert counts == {"a": "1", "b": "2", "c": "3", "a_z": "1"}
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "jobs")
+    (listed,) = out.splitlines()
+    assert "ready" in listed
+    jobname = listed.split()[-1]
+    assert jobname.startswith("count_words@")
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "events", jobname)
+    assert "map:0" in out
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "results", jobname)
+    assert sorted(out.splitlines()) == ["a\t1", "a_z\t1", "b\t2", "c\t3"]
+
+    assert run_cli(capsys, "--data-dir", data, "purge", jobname)[0] == 0
+    assert run_cli(capsys, "--data-dir", data, "jobs")[1] == ""
+
+
+def test_a_missing_input_file_is_named(
+    tmp_path: Path, job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run_cli(capsys, "--data-dir", str(tmp_path), "run", str(job_file),
+                             "-i", "no/such/file.txt")
+    assert status == 1
+    assert "no/such/file.txt" in err
+
+
+def test_a_bad_parameter_is_refused_with_its_text(
+    tmp_path: Path, job_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run_cli(capsys, "--data-dir", str(tmp_path), "run", str(job_file),
+                             "-p", "no-equals-sign")
+    assert status == 1
+    assert "no-equals-sign" in err
