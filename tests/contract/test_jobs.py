@@ -143,3 +143,31 @@ def test_an_input_fails_over_to_its_second_replica_without_reading_twice(
         input=[[missing, good]], map=split_words, reduce=sum_counts, sort=True
     )
     assert counts_of(master, job.wait(timeout=120)) == words_of(TEXTS[:1])
+
+
+def test_a_lambda_map_defined_in_the_test_runs(master: Master) -> None:
+    job = Job(name="ContractLambda", master=master).run(
+        input=["raw://a_b", "raw://c"], map=lambda line, params: [(line.upper(), len(line))]
+    )
+    assert counts_of(master, job.wait(timeout=120)) == {"A_B": 3, "C": 1}
+
+
+def test_a_helper_module_that_is_not_installed_is_shipped_and_imported(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "helperpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "shout.py").write_text("def shout(text):\n    return text.upper() + '!'\n")
+    (tmp_path / "jobcode.py").write_text(
+        "import helperpkg.shout\n\n"
+        "def loud_map(line, params):\n"
+        "    yield helperpkg.shout.shout(line), 1\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import jobcode  # type: ignore[import-not-found]
+
+    job = Job(name="ContractShipped", master=master).run(
+        input=["raw://hey"], map=jobcode.loud_map
+    )
+    assert counts_of(master, job.wait(timeout=120)) == {"HEY!": 1}
