@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import threading
 import time
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-import structlog
 
+from discoworker.adapters.embedded._log import get_logger
 from discoworker.adapters.embedded.ddfs_local import LocalDdfs
 from discoworker.adapters.embedded.scheduler import (
     Scheduler,
@@ -55,12 +54,7 @@ from discoworker.domain.jobpack import JobPack
 from discoworker.domain.task import TaskSpec, local_output_url
 from discoworker.errors import CommError, DataError, JobDictError
 
-# Through the standard library's logging: silent unless the application configures it, so the
-# master's own events never mix with a job's printed results.
-log = structlog.wrap_logger(
-    logging.getLogger(__name__),
-    processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
-)
+log = get_logger(__name__)
 
 
 @attrs.define

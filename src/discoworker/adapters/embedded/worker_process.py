@@ -24,10 +24,13 @@ from typing import Literal, TypeAlias
 
 import attrs
 
+from discoworker.adapters.embedded._log import get_logger
 from discoworker.domain import protocol as p
 from discoworker.domain.inputs import Replica, TaskInput
 from discoworker.domain.task import TaskSpec
 from discoworker.errors import ProtocolError
+
+log = get_logger(__name__)
 
 #: The settings a real master unsets before it starts a worker (and their like).
 DISCO_SETTING_PREFIXES = ("DISCO_", "DDFS_")
@@ -107,6 +110,14 @@ def worker_env(jobenvs: Mapping[str, str], base: Mapping[str, str] | None = None
     env["PATH"] = os.pathsep.join(p for p in (bindir, env.get("PATH", "")) if p)
     env.update(jobenvs)
     return env
+
+
+def _shown(frame: p.Frame) -> str:
+    """A frame as text for the log, long payloads cut (but not a task's last words)."""
+    keep = len(frame.payload) if frame.name in ("ERROR", "FATAL") else 400
+    payload = frame.payload[:keep].decode("utf-8", "replace")
+    more = " ..." if len(frame.payload) > keep else ""
+    return f"{frame.name} {len(frame.payload)} {payload}{more}"
 
 
 def elapsed(seconds: float) -> str:
@@ -233,6 +244,7 @@ class WorkerProcess:
                         "fatal", f"Worker said {message.NAME} before WORKER: protocol violation"
                     )
                 said_hello = True
+                log.debug("worker.said", task=self._name, message=_shown(frame))
                 try:
                     reply = self._handle(message)
                 except _End as end:
@@ -247,8 +259,10 @@ class WorkerProcess:
     def _send(self, reply: p.MasterMessage) -> bool:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
+        data = p.encode(reply)
+        log.debug("master.replied", task=self._name, message=data[:400].decode("ascii", "replace"))
         try:
-            proc.stdin.write(p.encode(reply))
+            proc.stdin.write(data)
             proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return False
