@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import importlib
 import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -155,19 +157,25 @@ def test_a_lambda_map_defined_in_the_test_runs(master: Master) -> None:
 def test_a_helper_module_that_is_not_installed_is_shipped_and_imported(
     master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    package = tmp_path / "helperpkg"
+    # Names no other test uses; removed from sys.modules afterwards.
+    package = tmp_path / "dw_contract_helpers"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "shout.py").write_text("def shout(text):\n    return text.upper() + '!'\n")
-    (tmp_path / "jobcode.py").write_text(
-        "import helperpkg.shout\n\n"
+    (tmp_path / "dw_contract_jobcode.py").write_text(
+        "import dw_contract_helpers.shout\n\n"
         "def loud_map(line, params):\n"
-        "    yield helperpkg.shout.shout(line), 1\n"
+        "    yield dw_contract_helpers.shout.shout(line), 1\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    import jobcode  # type: ignore[import-not-found]
-
-    job = Job(name="ContractShipped", master=master).run(
-        input=["raw://hey"], map=jobcode.loud_map
-    )
-    assert counts_of(master, job.wait(timeout=120)) == {"HEY!": 1}
+    for name in ("dw_contract_helpers", "dw_contract_helpers.shout", "dw_contract_jobcode"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    try:
+        jobcode = importlib.import_module("dw_contract_jobcode")
+        job = Job(name="ContractShipped", master=master).run(
+            input=["raw://hey"], map=jobcode.loud_map
+        )
+        assert counts_of(master, job.wait(timeout=120)) == {"HEY!": 1}
+    finally:
+        for name in ("dw_contract_helpers", "dw_contract_helpers.shout", "dw_contract_jobcode"):
+            sys.modules.pop(name, None)

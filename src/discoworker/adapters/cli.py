@@ -1,7 +1,8 @@
-"""The ``discoworker`` command: run a job, list jobs, read events and results, purge.
+"""The ``discoworker`` command: run a job, list jobs, read events and results, purge, serve.
 
     discoworker run wordcount.py --input a.txt --input b.txt -p partitions=2
     discoworker jobs | events JOB | results JOB | purge JOB
+    discoworker master --port 8989 --data-dir D
 
 ``run`` takes a Python file or ``module:Name``. Name (default: the file's only ``Job``
 subclass or instance) is a Job; a file without one but with ``map``/``reduce`` functions runs
@@ -63,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         if name != "jobs":
             p.add_argument("jobname")
         p.set_defaults(command=command)
+
+    serve = sub.add_parser("master", help="serve the embedded master's HTTP API on loopback")
+    serve.add_argument("--port", type=int, default=8989, help="the port (0: a free one)")
+    # SUPPRESS: given before the subcommand, the global --data-dir must not be reset here.
+    serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="the data directory")
+    serve.add_argument("--workers", type=int, help="task processes at once (default: CPUs)")
+    serve.set_defaults(command=_serve)
     return parser
 
 
@@ -130,6 +138,39 @@ def _results(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     _master(args).purge(args.jobname)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    import structlog
+
+    from discoworker.adapters.embedded.http_server import serve
+    from discoworker.app.bootstrap import default_data_dir
+
+    # One line per request is debugging detail, not what a user watching the master wants.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    try:
+        server = serve(data_dir, port=args.port, workers=args.workers)
+    except OSError as exc:
+        raise DiscoError(f"cannot serve on port {args.port}: {exc}") from None
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # A service manager stops with SIGTERM: end as on Ctrl-C, killing the jobs' workers.
+    signal.signal(signal.SIGTERM, stop)
+    print(f"discoworker master at {server.url} (data in {data_dir}); Ctrl-C stops it",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
     return 0
 
 
