@@ -153,7 +153,9 @@ def run_shuffle(cluster: Cluster, maps: list[ScriptedMaster]) -> ScriptedMaster:
 
 
 def test_a_classic_word_count_task_by_task_equals_counter(tmp_path: Path) -> None:
-    worker = Worker(map=words, reduce=sum_reduce, combiner=sum_combiner, partitions=3)
+    worker = Worker(
+        map=words, reduce=sum_reduce, combiner=sum_combiner, partitions=4, sort=True
+    )
     cluster = Cluster(tmp_path, worker, {})
     urls = job_inputs(tmp_path)
 
@@ -174,8 +176,8 @@ def test_a_classic_word_count_task_by_task_equals_counter(tmp_path: Path) -> Non
             assert key not in counts, "a key in two partitions"
             counts[key] = value
     assert counts == expected_counts(tmp_path)
-    assert labels == [0, 1, 2]
-    assert shuffle.messages == [f"Shuffled {len(maps)} inputs into 3 label(s)"]
+    assert labels == [0, 1, 2, 3]
+    assert shuffle.messages == [f"Shuffled {len(maps)} inputs into 4 label(s)"]
     assert "Done: 1 entries mapped" in maps[0].messages
     for output in shuffle.outputs:
         assert output.location.endswith(f"/map_shuffle-0-{HOST}-{output.label}")
