@@ -34,6 +34,7 @@ from discoworker.app.classic_func import (
     task_input_stream,
     task_output_stream,
 )
+from discoworker.app.oob import get, put
 from discoworker.app.params import Params
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "default_partition",
     "disco_output_stream",
     "external_sort",
+    "get",
     "init",
     "input_stream",
     "make_range_partition",
@@ -53,6 +55,7 @@ __all__ = [
     "nop_reduce",
     "noop",
     "output_stream",
+    "put",
     "reduce_input_stream",
     "reduce_output_stream",
     "sum_combiner",

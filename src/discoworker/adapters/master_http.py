@@ -33,7 +33,8 @@ _STATUSES: tuple[JobStatus, ...] = ("active", "ready", "dead", "unknown job")
 # refusals are about the jobdict.
 _PACK_FAULTS = ("invalid header", "invalid payload", "unsupported version")
 # One get_results call waits at most this long, so a dropped connection is noticed.
-_RESULTS_CHUNK = 60.0
+# Short waits: a real master does not wake a waiting request when a save_results job ends.
+_RESULTS_CHUNK = 2.0
 
 
 @attrs.define

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from discoworker.app.master_line import MasterLine
-from discoworker.app.ports import Master, Opener
-from discoworker.domain.inputs import Locality
+from discoworker.app.ports import Ddfs, Master, Opener
+from discoworker.domain.inputs import Locality, url_scheme
+from discoworker.domain.task import Task
 
 
 def node_opener(locality: Locality) -> Opener:
@@ -17,6 +18,22 @@ def node_opener(locality: Locality) -> Opener:
     from discoworker.adapters.openers import UrlOpener
 
     return UrlOpener(locality)
+
+
+def node_ddfs(task: Task) -> Ddfs:
+    """The DDFS of ``task``'s master, as a task on its node reaches it.
+
+    A real master names itself by URL in the TASK reply (``http://host:8989``): its DDFS over
+    HTTP. The embedded master names itself ``embedded``: its local DDFS, in ``ddfs_data``.
+    """
+    spec = task.spec
+    if url_scheme(spec.master) in ("http", "https", "disco"):
+        from discoworker.adapters.ddfs_http import HttpDdfs
+
+        return HttpDdfs(spec.master)
+    from discoworker.adapters.embedded.ddfs_local import LocalDdfs
+
+    return LocalDdfs(Path(spec.ddfs_data), spec.host)
 
 
 def run_worker() -> None:

@@ -109,6 +109,48 @@ class Job:
         """Kill the job and delete everything it stored."""
         self.master.purge(self.name)
 
+    def oob_list(self) -> list[str]:
+        """The keys of the job's out-of-band results (``put`` by its tasks), each once."""
+        from discoworker.app.oob import blob_key, oob_tag
+
+        try:
+            blobs = self.master.ddfs.get(oob_tag(self.name))["urls"]
+        except CommError as exc:
+            if exc.code == 404:  # no task has put anything (or no such job)
+                return []
+            raise
+        return list(dict.fromkeys(blob_key(reps[0]) for reps in blobs if reps))
+
+    def oob_get(self, key: str) -> bytes:
+        """The job's out-of-band result ``key``; KeyError when the job put none."""
+        from discoworker.app.bootstrap import client_opener
+        from discoworker.app.oob import blob_key, check_key, oob_tag
+        from discoworker.errors import DiscoError
+
+        check_key(key)
+        try:
+            blobs = self.master.ddfs.get(oob_tag(self.name))["urls"]
+        except CommError as exc:
+            if exc.code == 404:
+                raise KeyError(f"no out-of-band result {key!r} in job {self.name}") from None
+            raise
+        open_url = client_opener(self.master)
+        for replicas in blobs:
+            if not replicas or blob_key(replicas[0]) != key:
+                continue
+            error: Exception | None = None
+            for url in replicas:
+                try:
+                    stream, _ = open_url(url)
+                    with stream:
+                        data: bytes = stream.read()
+                    return data
+                except DiscoError as exc:  # the next replica may be readable
+                    error = exc
+            assert error is not None
+            raise error
+        raise KeyError(f"no out-of-band result {key!r} in job {self.name}")
+
     def _death_reason(self) -> str:
         """The job's last error event, as the master recorded it."""
         errors = [e.message for e in self.master.events(self.name) if "ERROR" in e.message
@@ -124,17 +166,31 @@ def result_iterator(
 ) -> Iterator[Any]:
     """The records of a job's results, read from the first replica of each that works.
 
-    ``dir://`` results expand through their index files; each file is read with ``reader``
-    (default: Disco's internal record format).
+    ``dir://`` results expand through their index files and ``tag://`` ones (``save_results``)
+    through the master's DDFS; each file is read with ``reader`` (default: Disco's internal
+    record format).
     """
-    from discoworker.app.bootstrap import client_opener
+    from discoworker.app.bootstrap import client_opener, master_for
     from discoworker.domain.index import is_gzip_index, parse_index
     from discoworker.domain.records import disco_input_stream
 
-    open_url = opener if opener is not None else client_opener(master)
+    chosen = master if master is not None and not isinstance(master, str) else None
+
+    def the_master() -> Master:
+        nonlocal chosen
+        if chosen is None:
+            chosen = master_for(master if isinstance(master, str) else None)
+        return chosen
+
+    open_url = opener if opener is not None else client_opener(the_master())
     read = reader if reader is not None else disco_input_stream
 
     def files(url: str) -> Iterator[str]:
+        if url.startswith("tag://"):
+            for replicas in the_master().ddfs.blobs(url[len("tag://") :]):
+                if replicas:
+                    yield from files(replicas[0])
+            return
         if not url.startswith("dir://"):
             yield url
             return

@@ -1,0 +1,76 @@
+"""Out-of-band results: small values a task stores under a key, beside its outputs.
+
+As a real Disco master keeps them: each value is a DDFS blob named after its key, in the tag
+``disco:job:oob:<jobname>`` (pushed through the DDFS of the task's master). A client lists
+and reads them with ``Job.oob_list()`` / ``Job.oob_get(key)``; a later task of the same job
+reads them with :func:`get` (a reduce may read what the maps put).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from discoworker.app.context import current_context
+from discoworker.errors import CommError, DiscoError
+
+# DDFS names: what a key may hold, as a tag or blob name (1 to 256 characters for a key).
+_KEY = re.compile(r"[A-Za-z0-9_\-@:]{1,256}\Z")
+
+
+def oob_tag(jobname: str) -> str:
+    """The DDFS tag that holds the out-of-band results of ``jobname``."""
+    return f"disco:job:oob:{jobname}"
+
+
+def blob_key(url: str) -> str:
+    """The key of an out-of-band blob URL: its last path segment without ``$<stamp>``."""
+    return url.rsplit("/", 1)[-1].split("$", 1)[0]
+
+
+def check_key(key: str) -> str:
+    """``key`` itself; DiscoError when DDFS could not name a blob with it."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise DiscoError(f"OOB key {key!r} is not 1 to 256 of the characters A-Z a-z 0-9 _ - @ :")
+    return key
+
+
+def put(key: str, value: bytes | bytearray | memoryview) -> None:
+    """Store ``value`` (bytes) as the running job's out-of-band result ``key``.
+
+    Keys should be unique in a job; if one is put twice, readers get the first.
+    """
+    from discoworker.app.bootstrap import node_ddfs
+
+    check_key(key)
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise DiscoError(f"an OOB value must be bytes, not {type(value).__name__}")
+    task = current_context().task
+    node_ddfs(task).push(oob_tag(task.jobname), key, io.BytesIO(bytes(value)))
+
+
+def get(key: str) -> bytes:
+    """The running job's out-of-band result ``key`` (put by an earlier task); KeyError if none."""
+    from discoworker.app.bootstrap import node_ddfs
+
+    check_key(key)
+    context = current_context()
+    task = context.task
+    try:
+        blobs = node_ddfs(task).get(oob_tag(task.jobname))["urls"]
+    except CommError as exc:
+        if exc.code == 404:
+            raise KeyError(f"no out-of-band result {key!r} in job {task.jobname}") from None
+        raise
+    for replicas in blobs:
+        if not replicas or blob_key(replicas[0]) != key:
+            continue
+        error: Exception | None = None
+        for url in replicas:
+            try:
+                return context.read_bytes(url)
+            except DiscoError as exc:  # the next replica may be readable
+                error = exc
+        assert error is not None
+        raise error
+    raise KeyError(f"no out-of-band result {key!r} in job {task.jobname}")
