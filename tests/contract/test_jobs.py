@@ -179,3 +179,19 @@ def test_a_helper_module_that_is_not_installed_is_shipped_and_imported(
     finally:
         for name in ("dw_contract_helpers", "dw_contract_helpers.shout", "dw_contract_jobcode"):
             sys.modules.pop(name, None)
+
+
+def test_a_profiled_job_leaves_its_stats_as_out_of_band_results(
+    master: Master, tmp_path: Path
+) -> None:
+    import pstats
+
+    job = Job(name="ContractProfile", master=master).run(
+        input=["raw://a_b"], map=split_words, profile=True
+    )
+    job.wait(timeout=120)
+    (key,) = [k for k in job.oob_list() if k.startswith("profile-map:")]
+    stats_file = tmp_path / "stats"
+    stats_file.write_bytes(job.oob_get(key))
+    stats = pstats.Stats(str(stats_file))
+    assert any(name == "split_words" for (_, _, name) in stats.stats)  # type: ignore[attr-defined]

@@ -194,16 +194,26 @@ class Worker(dict[str, Any]):
         return output
 
     def start(self, task: Any, job: Any, **jobargs: Any) -> list[Output]:
-        """Run the task (under cProfile when ``profile`` is set); the outputs it opened."""
+        """Run the task; the outputs it opened.
+
+        With ``profile`` the task runs under cProfile and its stats become the job's
+        out-of-band result ``profile-<task uid>`` (read them with ``Job.oob_get``), as in
+        the original.
+        """
         self._outputs = {}
         if self.getitem("profile", job, jobargs):
             import cProfile
 
+            from discoworker.app.oob import put
+
             profiler = cProfile.Profile()
             profiler.runcall(self.run, task, job, **jobargs)
-            stats = current_context().output_file(f"{task.taskpath}/profile-{task.uid}")
+            name = f"profile-{task.uid}"
+            stats = current_context().output_file(task.path(name))
             os.makedirs(os.path.dirname(stats), exist_ok=True)
             profiler.dump_stats(stats)
+            with open(stats, "rb") as f:
+                put(name, f.read())
         else:
             self.run(task, job, **jobargs)
         return list(self._outputs.values())
