@@ -31,11 +31,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``discoworker`` command; the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
         status: int = args.command(args)
     except DiscoError as exc:
+        # One paragraph: what failed and why; a failed task's traceback is part of its reason.
         print(f"discoworker: {exc}", file=sys.stderr)
         return 1
+    except KeyError as exc:
+        print(f"discoworker: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return status
 
 
@@ -43,7 +53,25 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="discoworker", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="the embedded master's data directory")
     parser.add_argument("--master", help="a Disco master's URL (default: DISCO_MASTER or embedded)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log every protocol exchange of the embedded master's tasks")
     sub = parser.add_subparsers(required=True)
+
+    ddfs = sub.add_parser("ddfs", help="the master's DDFS: push, ls, cat, rm")
+    ddfs_sub = ddfs.add_subparsers(required=True)
+    push = ddfs_sub.add_parser("push", help="store files as blobs of a tag")
+    push.add_argument("tag")
+    push.add_argument("files", nargs="+")
+    push.set_defaults(command=_ddfs_push)
+    ls = ddfs_sub.add_parser("ls", help="list tags (with a prefix), or a tag's blobs")
+    ls.add_argument("prefix", nargs="?", default="")
+    ls.set_defaults(command=_ddfs_ls)
+    cat = ddfs_sub.add_parser("cat", help="write a tag's blobs to standard output")
+    cat.add_argument("tag")
+    cat.set_defaults(command=_ddfs_cat)
+    rm = ddfs_sub.add_parser("rm", help="delete tags")
+    rm.add_argument("tags", nargs="+")
+    rm.set_defaults(command=_ddfs_rm)
 
     run = sub.add_parser("run", help="run a job and print its results")
     run.add_argument("job", help="a Python file or module, optionally :Name of its Job")
@@ -171,6 +199,49 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+    return 0
+
+
+def _ddfs_push(args: argparse.Namespace) -> int:
+    ddfs = _master(args).ddfs
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise DiscoError(f"cannot push {name}: not a file")
+        with path.open("rb") as data:
+            (first, *_rest) = ddfs.push(args.tag, path.name, data)
+        print(first)
+    return 0
+
+
+def _ddfs_ls(args: argparse.Namespace) -> int:
+    ddfs = _master(args).ddfs
+    tags = getattr(ddfs, "tags", None)
+    if tags is None:
+        raise DiscoError("this DDFS cannot list its tags")
+    for tag in sorted(t for t in tags() if t.startswith(args.prefix)):
+        print(tag)
+    return 0
+
+
+def _ddfs_cat(args: argparse.Namespace) -> int:
+    from discoworker.app.bootstrap import client_opener
+
+    master = _master(args)
+    open_url = client_opener(master)
+    for replicas in master.ddfs.blobs(args.tag.removeprefix("tag://")):
+        stream, _ = open_url(replicas[0])
+        with stream:
+            while chunk := stream.read(1 << 20):
+                sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _ddfs_rm(args: argparse.Namespace) -> int:
+    ddfs = _master(args).ddfs
+    for tag in args.tags:
+        ddfs.delete(tag.removeprefix("tag://"))
     return 0
 
 

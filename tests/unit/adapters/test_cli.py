@@ -83,3 +83,34 @@ def test_a_bad_parameter_is_refused_with_its_text(
                              "-p", "no-equals-sign")
     assert status == 1
     assert "no-equals-sign" in err
+
+
+def test_ddfs_push_ls_cat_rm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("first\n")
+    two.write_text("second\n")
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "ddfs", "push", "data:words",
+                             str(one), str(two))
+    assert status == 0 and len(out.splitlines()) == 2
+
+    assert run_cli(capsys, "--data-dir", data, "ddfs", "ls", "data:")[1] == "data:words\n"
+
+    status = main(["--data-dir", data, "ddfs", "cat", "data:words"])
+    assert status == 0
+    assert capsys.readouterr().out == "first\nsecond\n"
+
+    assert run_cli(capsys, "--data-dir", data, "ddfs", "rm", "data:words")[0] == 0
+    assert run_cli(capsys, "--data-dir", data, "ddfs", "ls")[1] == ""
+
+
+def test_a_failed_job_prints_its_task_traceback_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("def map(line, params):\n    raise RuntimeError('column 7 is missing')\n")
+    status, _, err = run_cli(capsys, "--data-dir", str(tmp_path / "d"), "run", str(broken),
+                             "-i", "raw://x", "-q")
+    assert status == 1
+    assert "map:0" in err and "RuntimeError: column 7 is missing" in err
