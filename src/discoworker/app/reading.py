@@ -9,6 +9,7 @@ none is left it raises :class:`~discoworker.errors.DataError` naming the input a
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -47,9 +48,14 @@ class Input:
         last_error: BaseException | None = None
         last_trace = "the input has no replicas"
         while (replica := state.next_replica()) is not None:
+            # Counted in a local (the hot loop), kept in the attribute whatever happens.
+            delivered = self._delivered
             try:
-                for record in self._skip_delivered(self._records(replica.url)):
-                    self._delivered += 1
+                records = self._records(replica.url)
+                if delivered:
+                    records = itertools.islice(records, delivered, None)
+                for record in records:
+                    delivered += 1
                     yield record
                 return
             except Exception as exc:
@@ -58,6 +64,8 @@ class Input:
                 state = state.failed(replica.id)
                 retry = context.line.report_failed_replicas(self.input.id, state.failed_ids)
                 state = state.retry(retry)
+            finally:
+                self._delivered = delivered
         if last_error is not None and not isinstance(last_error, DataError | OSError | EOFError):
             # A reader that fails the same way on every replica has a bug: say so (FATAL).
             raise last_error
@@ -67,11 +75,14 @@ class Input:
             self.input.replicas[0].url if self.input.replicas else f"input {self.input.id}",
         )
 
-    def _records(self, url: str) -> Iterator[Any]:
+    def _records(self, url: str) -> Iterable[Any]:
         """The records at ``url``; a ``dir://`` index expands to its files of our label."""
         if not url.startswith("dir://"):
-            yield from self.open(url)
-            return
+            # The opener's iterable itself: one generator less between a record and its reader.
+            return self.open(url)
+        return self._dir_records(url)
+
+    def _dir_records(self, url: str) -> Iterator[Any]:
         data = self._context.read_bytes(url)
         if is_gzip_index(url):
             import gzip
@@ -79,14 +90,6 @@ class Input:
             data = gzip.decompress(data)
         for entry in expand_dir(parse_index(data, url), self.input.label):
             yield from self.open(entry.url)
-
-    def _skip_delivered(self, records: Iterable[Any]) -> Iterator[Any]:
-        skip = self._delivered
-        for record in records:
-            if skip:
-                skip -= 1
-                continue
-            yield record
 
 
 def _poll_until_ready(task_input: TaskInput, context: TaskContext) -> TaskInput:

@@ -91,7 +91,8 @@ class Worker(dict[str, Any]):
 
     def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:
         """The job's environment on the nodes: ``lib`` of the job home first on the paths."""
-        return {"PYTHONPATH": "lib", "LD_LIBRARY_PATH": "lib", "PYTHONDONTWRITEBYTECODE": "1"}
+        # Bytecode may be written: the first task on a node compiles lib/, the others reuse it.
+        return {"PYTHONPATH": "lib", "LD_LIBRARY_PATH": "lib"}
 
     def jobhome(self, job: Any, **jobargs: Any) -> bytes:
         """The job home, as the zip archive the master unpacks on each node."""
@@ -117,10 +118,16 @@ class Worker(dict[str, Any]):
             from discoworker.app.bootstrap import module_finder
 
             required_modules = module_finder()(self.job_functions(job, jobargs))
+        shipped = set(archive.namelist())
         for module in required_modules:
             if isinstance(module, tuple | list):
                 name, path = module
-                _write(archive, f"lib/{_module_file(name, path)}", Path(path).read_bytes())
+                if name.partition(".")[0] in NODE_PACKAGES:
+                    continue  # already in lib/, whether installed or from a checkout
+                entry = f"lib/{_module_file(name, path)}"
+                if entry not in shipped:
+                    shipped.add(entry)
+                    _write(archive, entry, Path(path).read_bytes())
 
     def jobdata(self, job: Any, **jobargs: Any) -> bytes:
         """What the node needs to rebuild the job and this worker: ``(job, jobargs)``.

@@ -1,0 +1,523 @@
+"""Word count benchmark: discoworker's classic worker beside a plain ``multiprocessing.Pool``.
+
+    python bench/wordcount.py [--mb 200] [--files 8] [--workers 2] [--rounds 3]
+    python bench/wordcount.py --empty-tasks 50
+    python bench/wordcount.py --master http://localhost:8989 [--original-python PATH]
+
+A deterministic corpus (Zipf-distributed words, fixed seed, ``--files`` files) is generated
+once and cached. The default mode runs the classic word count (``partitions`` = workers,
+``sum_combiner``) on the embedded master, then the same count with a ``multiprocessing.Pool``
+(one file per task, a ``Counter`` per file, merged), and checks that the counts are equal.
+Every measured run is a fresh child process, so its peak memory is its own: the client's
+max RSS and the largest of its descendants' (``RUSAGE_CHILDREN``). Wall time is from the
+job's submit (or the Pool's start) to the last result read; figures are medians of
+``--rounds`` runs taken in turn.
+
+``--empty-tasks N`` times a map-only job of N empty inputs and one of a single empty input:
+the overhead per task is their difference over N - 1.
+
+``--master URL`` pushes the corpus into a DDFS tag of that Disco master and runs the same job
+there twice: with discoworker's worker, and with the original Disco library's worker (a child
+process of ``--original-python``, the original's Job and classic worker), reading the results
+back and checking that both equal the Counter over the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import os
+import pickle
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterable, Iterator
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+CORPUS_VERSION = 1
+VOCABULARY = 50_000
+ZIPF_S = 1.1
+DEFAULT_ORIGINAL_PYTHON = os.path.expanduser("~/.cache/disco-real-master/venv/bin/python")
+
+
+# -- the corpus ---------------------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    """Where corpora and scratch data live: ``DISCOWORKER_BENCH_CACHE`` or the user cache."""
+    configured = os.environ.get("DISCOWORKER_BENCH_CACHE")
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "discoworker-bench"
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    """Distinct words of 1-14 letters (a few non-ASCII ones), in Zipf rank order."""
+    letters = "etaoinshrdlcumwfgypbvkjxqz"
+    weights = [12, 9, 8, 8, 7, 7, 6, 6, 6, 4, 4, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1]
+    seen: set[str] = set()
+    words: list[str] = []
+    while len(words) < VOCABULARY:
+        length = min(14, max(1, int(rng.gauss(6, 2.5))))
+        word = "".join(rng.choices(letters, weights, k=length))
+        if rng.random() < 0.01:
+            word += rng.choice("éüøñß")
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    return words
+
+
+def write_file(path: Path, size: int, seed: int, words: list[str], cum: list[float]) -> None:
+    """About ``size`` bytes of lines of 4-16 Zipf-drawn words, deterministic for ``seed``."""
+    rng = random.Random(seed)
+    partial = path.with_suffix(".partial")
+    written = 0
+    with open(partial, "wb") as f:
+        while written < size:
+            drawn = rng.choices(words, cum_weights=cum, k=20_000)
+            lines: list[str] = []
+            start = 0
+            while start < len(drawn):
+                count = rng.randint(4, 16)
+                lines.append(" ".join(drawn[start : start + count]))
+                start += count
+            chunk = ("\n".join(lines) + "\n").encode("utf-8")
+            chunk = chunk[: max(0, size - written)] if written + len(chunk) > size else chunk
+            # Cut on a line end so every file ends with a whole line.
+            if written + len(chunk) >= size:
+                cut = chunk.rfind(b"\n")
+                chunk = chunk[: cut + 1]
+                f.write(chunk)
+                break
+            f.write(chunk)
+            written += len(chunk)
+    os.replace(partial, path)
+
+
+def corpus(mb: float, files: int, seed: int) -> list[Path]:
+    """The corpus files (generated on first use, then cached)."""
+    folder = cache_root() / f"corpus-v{CORPUS_VERSION}-{mb:g}mb-{files}f-s{seed}"
+    paths = [folder / f"part-{i:03d}.txt" for i in range(files)]
+    if all(p.exists() for p in paths):
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    words = vocabulary(rng)
+    total = 0.0
+    cum: list[float] = []
+    for rank in range(1, len(words) + 1):
+        total += 1.0 / rank**ZIPF_S
+        cum.append(total)
+    size = int(mb * MiB / files)
+    started = time.perf_counter()
+    for i, path in enumerate(paths):
+        if not path.exists():
+            write_file(path, size, seed * 1000 + i, words, cum)
+    print(f"generated {files} files of {size / MiB:.1f} MB in {folder} "
+          f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return paths
+
+
+def corpus_bytes(paths: Iterable[Path]) -> int:
+    """Total size of the files."""
+    return sum(p.stat().st_size for p in paths)
+
+
+# -- the job's functions (shipped to the workers) ---------------------------------------
+
+
+def fun_map(line: bytes | str, params: Any) -> Iterator[tuple[str, int]]:
+    """One ``(word, 1)`` per word of the line, as text: Disco's canonical word count map.
+
+    Lines of files arrive as bytes; words are counted as str, as examples/wordcount.py does
+    (bytes keys cost about three times as much in Disco's protocol 1 pickles).
+    """
+    text = line.decode("utf-8") if isinstance(line, bytes) else line
+    for word in text.split():
+        yield word, 1
+
+
+def fun_reduce(records: Iterable[tuple[Any, int]], params: Any) -> Iterator[tuple[Any, int]]:
+    """The sum of each word's counts."""
+    sums: dict[Any, int] = {}
+    for word, count in records:
+        sums[word] = sums.get(word, 0) + count
+    yield from sums.items()
+
+
+def as_text(word: bytes | str) -> str:
+    """A word as text, whichever form a worker gave it in."""
+    return word.decode("utf-8") if isinstance(word, bytes) else word
+
+
+# -- the measured runs (each in a child process) -----------------------------------------
+
+
+def peak_memory() -> dict[str, float]:
+    """Max RSS in MB of this process and of the largest descendant reaped so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"client_mb": own, "worker_mb": children}
+
+
+def count_file(path: str) -> collections.Counter[str]:
+    """The Pool's task: a Counter of one file through the same map function."""
+    counts: collections.Counter[str] = collections.Counter()
+    with open(path, "rb") as f:
+        for line in f:
+            for word, one in fun_map(line, None):
+                counts[word] += one
+    return counts
+
+
+def count_file_c(path: str) -> collections.Counter[str]:
+    """The Pool's task at C speed: ``Counter.update(line.split())``."""
+    counts: collections.Counter[str] = collections.Counter()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            counts.update(line.split())
+    return counts
+
+
+def run_pool(paths: list[str], workers: int, fast: bool) -> collections.Counter[str]:
+    """The plain multiprocessing count: one file per task, Counters merged."""
+    total: collections.Counter[str] = collections.Counter()
+    with Pool(workers) as pool:
+        for counts in pool.imap_unordered(count_file_c if fast else count_file, paths):
+            total.update(counts)
+    return total
+
+
+def run_job(master: Any, inputs: list[Any], partitions: int) -> collections.Counter[str]:
+    """The classic word count with ``sum_combiner`` on ``master``; its counts."""
+    from discoworker.classic import sum_combiner
+    from discoworker.job import Job, result_iterator
+
+    job = Job(name="BenchWordCount", master=master).run(
+        input=inputs,
+        map=fun_map,
+        reduce=fun_reduce,
+        combiner=sum_combiner,
+        partitions=partitions,
+    )
+    results = job.wait()
+    counts: collections.Counter[str] = collections.Counter()
+    for word, count in result_iterator(results, master=master):
+        counts[as_text(word)] += count
+    job.purge()
+    return counts
+
+
+def run_empty(master: Any, tasks: int) -> None:
+    """A map-only job of ``tasks`` empty inputs."""
+    from discoworker.classic import nop_map
+    from discoworker.job import Job
+
+    job = Job(name="BenchEmpty", master=master).run(
+        input=["raw://"] * tasks, map=nop_map
+    )
+    job.wait()
+    job.purge()
+
+
+def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One measured run in this (child) process: its figures, counts saved to a file."""
+    from discoworker.adapters.embedded import EmbeddedMaster
+
+    paths: list[str] = spec["paths"]
+    workers: int = spec["workers"]
+    counts: collections.Counter[str] | None = None
+    scratch = Path(tempfile.mkdtemp(prefix="embedded-", dir=cache_root()))
+    master: Any = None
+    if mode in ("embedded", "empty"):
+        master = EmbeddedMaster(scratch, workers=workers)
+    elif mode == "live":
+        from discoworker.adapters.master_http import HttpMaster
+
+        master = HttpMaster(spec["master"])
+    started = time.perf_counter()
+    if mode == "pool":
+        counts = run_pool(paths, workers, fast=False)
+    elif mode == "pool-c":
+        counts = run_pool(paths, workers, fast=True)
+    elif mode == "embedded":
+        counts = run_job(master, [f"file://{p}" for p in paths], workers)
+    elif mode == "live":
+        counts = run_job(master, [spec["tag"]], spec["partitions"])
+    elif mode == "empty":
+        run_empty(master, spec["tasks"])
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    wall = time.perf_counter() - started
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    out: dict[str, Any] = {"wall": wall, **peak_memory()}
+    if counts is not None:
+        out["counts"] = save_counts(counts)
+    return out
+
+
+def save_counts(counts: collections.Counter[str]) -> str:
+    """The counts in a file; its path."""
+    fd, path = tempfile.mkstemp(prefix="counts-", suffix=".pickle", dir=cache_root())
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump(dict(counts), f)
+    return path
+
+
+def load_counts(path: str) -> dict[str, int]:
+    """Counts saved by :func:`save_counts` (the file is removed)."""
+    with open(path, "rb") as f:
+        counts: dict[str, int] = pickle.load(f)
+    os.unlink(path)
+    return counts
+
+
+def measure(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``mode`` in a fresh child process; its figures."""
+    command = [sys.executable, os.path.abspath(__file__), "--child", mode, json.dumps(spec)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed (exit {done.returncode})")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# -- the original library on a real master -----------------------------------------------
+
+ORIGINAL_SCRIPT = textwrap.dedent(
+    """
+    import json, pickle, sys, time
+    from disco.core import Job, result_iterator
+    from disco.worker.classic.func import sum_combiner
+
+    def fun_map(line, params):
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        for word in text.split():
+            yield word, 1
+
+    def fun_reduce(iter, params):
+        sums = {}
+        for word, count in iter:
+            sums[word] = sums.get(word, 0) + count
+        return sums.items()
+
+    if __name__ == "__main__":
+        tag, partitions, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        started = time.perf_counter()
+        job = Job(name="BenchOriginal").run(input=[tag], map=fun_map, reduce=fun_reduce,
+                                            combiner=sum_combiner, partitions=partitions)
+        counts = {}
+        for word, count in result_iterator(job.wait()):
+            word = word.decode("utf-8") if isinstance(word, bytes) else word
+            counts[word] = counts.get(word, 0) + count
+        wall = time.perf_counter() - started
+        job.purge()
+        with open(out, "wb") as f:
+            pickle.dump(counts, f)
+        print(json.dumps({"wall": wall, "counts": out}))
+    """
+)
+
+
+def measure_original(python: str, master: str, tag: str, partitions: int) -> dict[str, Any]:
+    """The same job run by the original library (its Job, its classic worker)."""
+    root = cache_root()
+    script = root / "original_wordcount.py"
+    script.write_text(ORIGINAL_SCRIPT)
+    fd, out = tempfile.mkstemp(prefix="counts-", suffix=".pickle", dir=root)
+    os.close(fd)
+    env = dict(os.environ, DISCO_MASTER=master, PYTHONWARNINGS="ignore")
+    done = subprocess.run(
+        [python, str(script), tag, str(partitions), out],
+        stdout=subprocess.PIPE, text=True, env=env, cwd=root, check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the original library's run failed (exit {done.returncode})")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def push_corpus(master: str, paths: list[Path]) -> str:
+    """The corpus as a DDFS tag of ``master`` (pushed once; the tag names the content)."""
+    from discoworker.adapters.ddfs_http import HttpDdfs
+
+    digest = hashlib.sha1()
+    for p in paths:
+        digest.update(f"{p.parent.name}/{p.name}:{p.stat().st_size}".encode())
+    tag = f"bench:wordcount:{digest.hexdigest()[:12]}"
+    ddfs = HttpDdfs(master)
+    ddfs.timeout = 600.0
+    try:
+        if len(ddfs.blobs(tag)) == len(paths):
+            return f"tag://{tag}"
+        ddfs.delete(tag)
+    except Exception:
+        pass
+    started = time.perf_counter()
+    for p in paths:
+        with open(p, "rb") as f:
+            ddfs.push(tag, p.name, f)
+    print(f"pushed {len(paths)} files into {tag} ({time.perf_counter() - started:.1f} s)",
+          file=sys.stderr)
+    return f"tag://{tag}"
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+def median(runs: list[dict[str, Any]], key: str) -> float:
+    """The median of one figure over runs."""
+    return statistics.median(float(r[key]) for r in runs)
+
+
+def report(name: str, runs: list[dict[str, Any]], size: int) -> str:
+    """One table line: median wall, MB/s, peak memory, every run's wall."""
+    wall = median(runs, "wall")
+    walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
+    line = f"{name:<36} {wall:7.2f} s {size / MiB / wall:6.1f} MB/s"
+    if "client_mb" in runs[0]:
+        line += f"  peak RSS: client {median(runs, 'client_mb'):4.0f} MB"
+        if median(runs, "worker_mb"):
+            # A real master's workers are its children, not ours: not measured there.
+            line += f", largest worker {median(runs, 'worker_mb'):4.0f} MB"
+    return f"{line}  [{walls}]"
+
+
+def ratio(name: str, runs: list[dict[str, Any]], bases: list[dict[str, Any]]) -> str:
+    """The median of the run-by-run ratios (runs taken in turn share the machine's mood)."""
+    ratios = [r["wall"] / b["wall"] for r, b in zip(runs, bases, strict=True)]
+    shown = ", ".join(f"{x:.2f}" for x in ratios)
+    return f"  {name}: x{statistics.median(ratios):.2f} (median of run-by-run ratios: {shown})"
+
+
+def check_equal(reference: dict[str, int], runs: list[dict[str, Any]], name: str) -> bool:
+    """True when every run's counts equal ``reference``; prints the first difference."""
+    ok = True
+    for run in runs:
+        counts = load_counts(run.pop("counts"))
+        if counts != reference:
+            missing = set(reference) ^ set(counts)
+            wrong = [w for w in reference if counts.get(w) != reference[w]][:5]
+            print(f"DIFFERENT: {name}: {len(missing)} words missing or extra, e.g. {wrong}")
+            ok = False
+    return ok
+
+
+def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
+    spec = {"paths": [str(p) for p in paths], "workers": args.workers}
+    size = corpus_bytes(paths)
+    modes = ["embedded", "pool", "pool-c"]
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for _ in range(args.rounds):
+        for mode in modes:
+            runs[mode].append(measure(mode, spec))
+    reference = load_counts(runs["pool-c"][0].pop("counts"))
+    ok = True
+    for mode in modes:
+        ok = check_equal(reference, [r for r in runs[mode] if "counts" in r], mode) and ok
+    print(f"word count of {size / MiB:.0f} MB in {len(paths)} files, {args.workers} workers, "
+          f"{len(reference)} distinct words, {sum(reference.values())} in all; "
+          f"medians of {args.rounds} run(s)")
+    print(report("Pool, Counter + the job's map", runs["pool"], size))
+    print(report("Pool, Counter.update(line.split())", runs["pool-c"], size))
+    print(report("discoworker, embedded master", runs["embedded"], size))
+    print("discoworker / Pool:")
+    print(ratio("Pool with the job's map", runs["embedded"], runs["pool"]))
+    print(ratio("Pool with Counter.update", runs["embedded"], runs["pool-c"]))
+    print("counts: " + ("EQUAL" if ok else "DIFFERENT"))
+    return 0 if ok else 1
+
+
+def main_empty(args: argparse.Namespace) -> int:
+    tasks = args.empty_tasks
+    spec: dict[str, Any] = {"paths": [], "workers": args.workers}
+    many: list[dict[str, Any]] = []
+    one: list[dict[str, Any]] = []
+    for _ in range(args.rounds):
+        one.append(measure("empty", dict(spec, tasks=1)))
+        many.append(measure("empty", dict(spec, tasks=tasks)))
+    wall_one, wall_many = median(one, "wall"), median(many, "wall")
+    per_task = (wall_many - wall_one) / max(1, tasks - 1)
+    print(f"empty map tasks, {args.workers} workers; medians of {args.rounds} run(s)")
+    print(f"job of 1 task: {wall_one:.3f} s; job of {tasks} tasks: {wall_many:.3f} s")
+    print(f"overhead per task: {per_task * 1000:.0f} ms (wall, {args.workers} at once); "
+          f"{per_task * args.workers * 1000:.0f} ms of a worker slot")
+    return 0
+
+
+def main_master(args: argparse.Namespace, paths: list[Path]) -> int:
+    size = corpus_bytes(paths)
+    tag = push_corpus(args.master, paths)
+    spec = {"paths": [], "workers": args.workers, "master": args.master, "tag": tag,
+            "partitions": args.workers}
+    ours: list[dict[str, Any]] = []
+    original: list[dict[str, Any]] = []
+    for _ in range(args.rounds):
+        ours.append(measure("live", spec))
+        if not args.skip_original:
+            original.append(measure_original(args.original_python, args.master, tag,
+                                             args.workers))
+    total: collections.Counter[str] = collections.Counter()
+    for p in paths:
+        total.update(count_file_c(str(p)))
+    reference = dict(total)
+    ok = check_equal(reference, ours, "discoworker") and check_equal(
+        reference, original, "original"
+    )
+    print(f"word count of {size / MiB:.0f} MB ({len(paths)} DDFS blobs of {tag}) on "
+          f"{args.master}; medians of {args.rounds} run(s), submit to results read")
+    if original:
+        print(report("original Disco worker", original, size))
+    print(report("discoworker's worker", ours, size))
+    if original:
+        speedups = sorted(o["wall"] / r["wall"] for r, o in zip(ours, original, strict=True))
+        print(f"discoworker is {statistics.median(speedups):.1f}x faster than the original "
+              f"(median of run-by-run ratios: {', '.join(f'{x:.1f}' for x in speedups)})")
+    print("counts: " + ("EQUAL" if ok else "DIFFERENT"))
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--mb", type=float, default=200.0, help="corpus size (default 200)")
+    parser.add_argument("--files", type=int, default=8, help="corpus files (default 8)")
+    parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel tasks (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
+    parser.add_argument("--empty-tasks", type=int, metavar="N", help="per-task overhead")
+    parser.add_argument("--master", metavar="URL", help="a real Disco master")
+    parser.add_argument("--original-python", default=DEFAULT_ORIGINAL_PYTHON,
+                        help="python with the original disco library")
+    parser.add_argument("--skip-original", action="store_true",
+                        help="with --master, run only discoworker's worker")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cache_root().mkdir(parents=True, exist_ok=True)
+    if args.child:
+        mode, spec = args.child
+        print(json.dumps(child(mode, json.loads(spec))))
+        return 0
+    if args.empty_tasks:
+        return main_empty(args)
+    paths = corpus(args.mb, args.files, args.seed)
+    if args.master:
+        return main_master(args, paths)
+    return main_embedded(args, paths)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
