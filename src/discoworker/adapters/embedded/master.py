@@ -313,13 +313,31 @@ class EmbeddedMaster:
         results = job.scheduler.results()
         if job.jobdict.save_results:
             tag = f"disco:results:{job.name}"
-            self._ddfs.tag(tag, results)
+            self._save_results(tag, results)
             results = [[f"tag://{tag}"]]
         job.results = results
         job.status = READY
         self._event(job, "master", f"READY: Job done in {elapsed(time.time() - job.started)}")
         self._save(job)
         job.cond.notify_all()
+
+    def _save_results(self, tag: str, results: list[list[str]]) -> None:
+        """Copy each result file into DDFS as a blob of ``tag``, as a real master does:
+        the tag then holds the data itself, not ``dir://`` indexes into the job's files."""
+        where = self.locality
+        for replicas in results:
+            url = replicas[0]
+            index = dir_url_to_path(url, str(self._store.disco_data), self._host)
+            if index is None:
+                self._ddfs.tag(tag, [replicas])
+                continue
+            for entry in parse_index(Path(index).read_bytes(), url):
+                path = where.local_path(entry.url)
+                if path is None:
+                    self._ddfs.tag(tag, [[entry.url]])
+                    continue
+                with open(path, "rb") as data:
+                    self._ddfs.push(tag, os.path.basename(path), data)
 
     def _die(self, job: _Job, why: str) -> None:
         with job.cond:
