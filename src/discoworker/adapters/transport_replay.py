@@ -14,7 +14,15 @@ repeat. Where nothing recorded matches, the reply is *derived* by the real maste
 (protocol.md) from the recorded inputs, and the step says so (:attr:`ReplayMaster.derived`).
 
 The recording machine's paths do not exist here: ``task_overrides`` replaces fields of the
-recorded ``TASK`` reply (typically ``jobfile``, ``disco_data`` and ``ddfs_data``).
+recorded ``TASK`` reply (typically ``jobfile``, ``disco_data`` and ``ddfs_data``). Where the
+recorded worker ended before asking for its inputs, ``known_inputs`` gives the ones the master
+had for the task, so that their replies can be derived.
+
+A recorded worker that broke the protocol (a line that is no frame, a wrong length) is refused
+by :meth:`Recording.load`, as the real master refused it; ``upto_fault=True`` keeps the
+exchanges before the fault (and the fault in :attr:`Recording.fault`), to replay a worker of
+ours that does the same job without the fault. :meth:`ReplayMaster.feed` takes raw bytes, as
+written to a worker's stderr, and parses them as the master does.
 """
 
 from __future__ import annotations
@@ -70,21 +78,32 @@ class Recording:
 
     where: str
     exchanges: tuple[Exchange, ...]
+    #: Why the master could not parse the recorded worker's bytes past :attr:`exchanges`.
+    fault: str | None = None
 
     @classmethod
-    def load(cls, task_dir: str | Path) -> Recording:
-        """The recording of a task directory of ``golden/real-master``."""
+    def load(cls, task_dir: str | Path, *, upto_fault: bool = False) -> Recording:
+        """The recording of a task directory of ``golden/real-master``.
+
+        ProtocolError where the recorded worker's bytes break the protocol, unless
+        ``upto_fault``: then the exchanges before the fault, and the fault.
+        """
         where = Path(task_dir)
         return cls.parse(
             (where / "worker_to_master_stderr.bin").read_bytes(),
             (where / "master_to_worker.bin").read_bytes(),
             where=f"{where.parent.name}/{where.name}",
+            upto_fault=upto_fault,
         )
 
     @classmethod
-    def parse(cls, worker: bytes, master: bytes, where: str = "recording") -> Recording:
+    def parse(
+        cls, worker: bytes, master: bytes, where: str = "recording", *, upto_fault: bool = False
+    ) -> Recording:
         """Pair each worker frame with the master's next reply (the protocol is synchronous)."""
-        sent = _frames(worker, where, "worker")
+        sent, fault = _frames_upto_fault(worker)
+        if fault is not None and not upto_fault:
+            raise ProtocolError(f"{where}: the worker's recorded bytes do not parse: {fault}")
         replies = collections.deque(_frames(master, where, "master"))
         exchanges: list[Exchange] = []
         for frame in sent:
@@ -93,7 +112,7 @@ class Recording:
             exchanges.append(Exchange(message, p.encode_frame(frame), _bytes_of(reply)))
         if replies:
             raise ProtocolError(f"{where}: {len(replies)} master frames answer no worker message")
-        return cls(where, tuple(exchanges))
+        return cls(where, tuple(exchanges), fault)
 
     def _replies_to(self, name: str) -> list[p.MasterMessage]:
         return [
@@ -157,11 +176,14 @@ class ReplayMaster:
     ``task_overrides`` replaces fields of the recorded ``TASK`` reply (the recording machine's
     ``jobfile`` and data dirs do not exist here). ``extra_names`` are message kinds the
     recorded worker did not send that a test expects ours to (e.g. ``ERROR`` in a variant).
+    ``known_inputs`` are inputs the master had for the task beyond the recorded ones (where
+    the recorded worker never asked), for derived ``INPUT`` replies.
     """
 
     recording: Recording
     task_overrides: Mapping[str, Any] = attrs.field(factory=dict)
     extra_names: frozenset[str] = frozenset()
+    known_inputs: Mapping[int, TaskInput] = attrs.field(factory=dict)
     clock: Callable[[], float] = time.monotonic
     worker_bytes: bytearray = attrs.field(factory=bytearray)
     master_bytes: bytearray = attrs.field(factory=bytearray)
@@ -194,14 +216,11 @@ class ReplayMaster:
 
     def send(self, message: p.WorkerMessage) -> None:
         """Encode as the worker would, parse as the master does, queue the replayed reply."""
-        data = p.encode(message)
-        self.worker_bytes += data
-        for frame in self._decoder.feed(data):
-            reply = self.answer(frame)
-            if reply is not None:
-                self._replies.extend(
-                    p.decode_master_message(f) for f in self._reply_decoder.feed(reply)
-                )
+        reply = self.feed(p.encode(message))
+        if reply:
+            self._replies.extend(
+                p.decode_master_message(f) for f in self._reply_decoder.feed(reply)
+            )
 
     def receive(self) -> p.MasterMessage:
         """The next replayed reply; ProtocolError where the real master said nothing."""
@@ -210,10 +229,44 @@ class ReplayMaster:
         return self._replies.popleft()
 
     def close(self) -> None:
-        """The worker's last word is said; a real master closes its input now."""
+        """The worker's last word is said (or its stream ends here).
+
+        ProtocolError if it stopped inside a frame: the real master waits for the rest, then
+        ends the task ("Worker stuck in the middle of a message").
+        """
         self.closed = True
+        try:
+            self._decoder.close()
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self._where()}: the master refuses it: {exc}") from None
 
     # -- the master's side, usable over pipes too ------------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        """The reply bytes a real master writes for ``data``, bytes as a worker writes them.
+
+        ProtocolError, as the real master ends the task, for bytes it cannot parse (a line
+        that is no frame: ``invalid_type``/``invalid_length``), even after good frames.
+        """
+        self.worker_bytes += data
+        replies = bytearray()
+        try:
+            frames = self._decoder.feed(data)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self._where()}: the master refuses it: {exc}") from None
+        for frame in frames:
+            reply = self.answer(frame)
+            if reply is not None:
+                replies += reply
+        try:
+            # A fault after the frames above stays pending in the decoder: raise it now.
+            self._decoder.feed(b"")
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self._where()}: the master refuses it: {exc}") from None
+        return bytes(replies)
+
+    def _where(self) -> str:
+        return f"{self.recording.where}, step {len(self.steps) + 1}"
 
     def answer(self, frame: p.Frame) -> bytes | None:
         """The reply bytes a real master sends for ``frame``; ProtocolError if it refuses it."""
@@ -350,18 +403,22 @@ class ReplayMaster:
         """The reply by the real master's rules (protocol.md), from the recorded inputs."""
         match message:
             case p.InputRequest(mode=mode, ids=ids):
-                inputs = self.recording.inputs.values()
+                inputs = self._inputs().values()
                 wanted = [
                     i for i in inputs if mode == "all" or (i.id in ids) == (mode == "include")
                 ]
                 return p.encode(p.InputReply("done", tuple(wanted)))
             case p.InputError(input_id=input_id, rep_ids=failed):
-                known = self.recording.inputs.get(input_id)
+                known = self._inputs().get(input_id)
                 left = () if known is None else tuple(
                     r for r in known.replicas if r.id not in failed
                 )
                 return p.encode(p.Retry(left) if left else p.Fail())
         return p.encode(p.Ok("ok"))
+
+    def _inputs(self) -> dict[int, TaskInput]:
+        # The master's inputs for the task: the recorded ones, else the known ones.
+        return {**self.known_inputs, **self.recording.inputs}
 
     def _learn(self, reply: p.MasterMessage) -> None:
         # What the master has told the worker: the inputs and replicas it may refer to.
@@ -414,6 +471,20 @@ def _check_output(report: p.OutputReport, where: str) -> None:
         fault = "not <2 hex>/<task uid>/<file> as the original writes it"
     if fault is not None:
         raise ProtocolError(f"{where}: OUTPUT location {location!r}: {fault}")
+
+
+def _frames_upto_fault(data: bytes) -> tuple[list[p.Frame], str | None]:
+    """The frames before the first fault, and the fault (None: the bytes are all frames)."""
+    decoder = p.FrameDecoder()
+    try:
+        frames = decoder.feed(data)
+    except ProtocolError as exc:
+        return [], str(exc)
+    try:
+        decoder.close()
+    except ProtocolError as exc:
+        return frames, str(exc)
+    return frames, None
 
 
 def _frames(data: bytes, where: str, side: str) -> list[p.Frame]:
