@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
+
+from discoworker.errors import DataError
 
 
 def untag(tagged: Any) -> Any:
@@ -67,3 +70,31 @@ def records_sha256(records: list[tuple[Any, Any]]) -> str:
     tagged = [[tag(k), tag(v)] for k, v in records]
     text = json.dumps(tagged, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def attempt(run: Iterable[Any]) -> tuple[list[Any], BaseException | None]:
+    """What a reader yielded before it ended or raised, and what it raised."""
+    out: list[Any] = []
+    try:
+        for item in run:
+            out.append(item)
+    except Exception as exc:
+        return out, exc
+    return out, None
+
+
+#: The original's exception types, as the manifest names them, mapped onto ours.
+OUR_ERRORS: dict[str, type[BaseException]] = {
+    "disco.error.DataError": DataError,
+    "builtins.ValueError": ValueError,
+    "builtins.TypeError": TypeError,
+}
+
+
+def assert_raised(got: BaseException | None, expected: dict[str, Any] | None) -> None:
+    """``got`` is the manifest's exception: its type mapped onto ours, the same text."""
+    if expected is None:
+        assert got is None, repr(got)
+        return
+    assert type(got) is OUR_ERRORS[expected["type"]], repr(got)
+    assert str(got) == expected["str"]

@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from discoworker.app.readers import gzip_line_reader, gzip_reader, re_reader
-from discoworker.errors import DataError
 from tests.conftest import GOLDEN
-from tests.golden_values import tag
+from tests.golden_values import assert_raised, attempt, tag
 
 MANIFEST: list[dict[str, Any]] = json.loads((GOLDEN / "MANIFEST.json").read_text())["entries"]
 (RE_ENTRY,) = [e for e in MANIFEST if e["section"] == 7 and e["file"] == "readers/re_input.txt"]
@@ -54,25 +53,6 @@ def re_call(call: str) -> tuple[Any, int | None, dict[str, Any]]:
     return special
 
 
-def outcome(run: Any) -> tuple[list[Any], BaseException | None]:
-    out: list[Any] = []
-    try:
-        for item in run:
-            out.append(item)
-    except Exception as exc:
-        return out, exc
-    return out, None
-
-
-def assert_raised(got: BaseException | None, expected: dict[str, Any] | None) -> None:
-    if expected is None:
-        assert got is None, repr(got)
-        return
-    wanted = {"disco.error.DataError": DataError, "builtins.TypeError": TypeError}
-    assert type(got) is wanted[expected["type"]]
-    assert str(got) == expected["str"]
-
-
 def test_re_input_is_the_manifests() -> None:
     assert base64.b64decode(RE_ENTRY["content_b64"]) == RE_INPUT
 
@@ -81,7 +61,7 @@ def test_re_input_is_the_manifests() -> None:
 def test_re_reader_as_the_original(call: str, capsys: pytest.CaptureFixture[str]) -> None:
     expected = RE_ENTRY["calls"][call]
     pattern, size, options = re_call(call)
-    got, raised = outcome(re_reader(pattern, io.BytesIO(RE_INPUT), size, FNAME, **options))
+    got, raised = attempt(re_reader(pattern, io.BytesIO(RE_INPUT), size, FNAME, **options))
     assert [tag(item) for item in got] == expected["yields"]
     assert_raised(raised, expected["raises"])
     # The original printed to stdout (a MSG on a node); we write the same text to stderr.
@@ -113,7 +93,7 @@ def test_gzip_line_reader_as_the_original(call: str, capsys: pytest.CaptureFixtu
     match = re.fullmatch(r"gzip_line_reader\(open\('(.*)','rb'\), None, url, None\)", call)
     assert match
     with (GOLDEN / match[1]).open("rb") as f:
-        got, raised = outcome(gzip_line_reader(f, None, "url", None))
+        got, raised = attempt(gzip_line_reader(f, None, "url", None))
     assert [tag(line) for line in got] == expected["yields"]
     assert raised is None
     assert capsys.readouterr().err == expected["stdout"]

@@ -33,7 +33,7 @@ from discoworker.domain.records import (
 )
 from discoworker.errors import DataError
 from tests.conftest import GOLDEN
-from tests.golden_values import records_sha256, tag, untag
+from tests.golden_values import assert_raised, attempt, records_sha256, tag, untag
 
 MANIFEST: list[dict[str, Any]] = json.loads((GOLDEN / "MANIFEST.json").read_text())["entries"]
 SECTION1 = [e for e in MANIFEST if e["section"] == 1]
@@ -57,27 +57,6 @@ def decode(
     data: bytes, size: int | None = None, url: str = "u", ignore_corrupt: bool = False
 ) -> list[Any]:
     return list(disco_input_stream(io.BytesIO(data), size, url, ignore_corrupt))
-
-
-def attempt(run: Iterator[Any]) -> tuple[list[Any], BaseException | None]:
-    """What a reader yielded before it ended or raised, and what it raised."""
-    out: list[Any] = []
-    try:
-        for item in run:
-            out.append(item)
-    except Exception as exc:
-        return out, exc
-    return out, None
-
-
-def assert_raised(got: BaseException | None, expected: dict[str, Any] | None) -> None:
-    """The original's exception, its type mapped onto ours."""
-    if expected is None:
-        assert got is None, repr(got)
-        return
-    wanted = {"disco.error.DataError": DataError, "builtins.ValueError": ValueError}
-    assert type(got) is wanted[expected["type"]], repr(got)
-    assert str(got) == expected["str"]
 
 
 def encode(
