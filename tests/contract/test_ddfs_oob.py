@@ -24,7 +24,6 @@ import pytest
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.app.ports import Master
 from discoworker.classic import get, put
-from discoworker.errors import CommError
 from discoworker.job import Job, result_iterator
 from tests.contract.conftest import LIVE
 from tests.contract.test_jobs import TEXTS, counts_of, split_words, sum_counts, words_of
@@ -255,12 +254,6 @@ def test_the_original_keeps_its_oob_results_in_a_tag_with_the_token_job(
 
 
 @live_only
-@pytest.mark.xfail(
-    strict=True,
-    raises=CommError,
-    reason="the original's OOB tag needs the DDFS token 'job', and HttpDdfs sends no token "
-    "(needs token support in adapters/ddfs_http.py, used by Job.oob_get/oob_list)",
-)
 def test_we_read_the_oob_results_of_a_job_the_original_ran(original_oob_job: str) -> None:
     job = Job(name=original_oob_job, master=HttpMaster(LIVE))
     assert sorted(job.oob_list()) == ["line_alpha", "line_beta"]

@@ -8,6 +8,7 @@ status and body, and a :class:`~discoworker.errors.CommError` naming the URL whe
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -142,6 +143,28 @@ def tag_name(tag: str) -> str:
     return name
 
 
+def tag_token(tag: str) -> str | None:
+    """The DDFS token a Disco client sends for ``tag``, read from it as from a URL's user info.
+
+    Every job name holds an ``@``, so ``disco:job:oob:Name@...`` reads as user ``disco``
+    with token ``job``: the original's client creates and reads its OOB tags with that token,
+    and DDFS then refuses them to a client that sends none. (Untokened tags ignore it.)
+    """
+    name = tag[len("tag://") :] if tag.startswith("tag://") else tag
+    where = name.split("/", 1)[0]
+    if "@" not in where:
+        return None
+    auth = where.split("@", 1)[0]
+    return auth.split(":")[1] if ":" in auth else auth
+
+
+def _auth(tag: str) -> dict[str, str] | None:
+    token = tag_token(tag)
+    if token is None:
+        return None
+    return {"Authorization": "Basic " + base64.b64encode(f"token:{token}".encode()).decode()}
+
+
 def _replica_lists(urls: object) -> list[list[str]]:
     # What a tag's urls may hold: lists of URL strings (a bare string is a one-replica blob).
     if not isinstance(urls, list):
@@ -176,16 +199,24 @@ class HttpDdfs:
         return f"{self._base}/ddfs/tag/{tag_name(tag)}"
 
     def _call(
-        self, method: str, url: str, endpoint: str, body: bytes | None = None
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        body: bytes | None = None,
+        tag: str | None = None,
     ) -> Any:
-        reply = request(method, url, body, timeout=self.timeout, what="the DDFS master")
+        headers = _auth(tag) if tag is not None else None
+        reply = request(
+            method, url, body, headers=headers, timeout=self.timeout, what="the DDFS master"
+        )
         return json_body(reply.body, endpoint, url)
 
     def get(self, tag: str) -> dict[str, Any]:
         """The tag object: ``id``, ``version``, ``last-modified``, ``urls``, ``user-data``."""
         url = self._tag_url(tag)
         try:
-            obj = self._call("GET", url, "GET /ddfs/tag")
+            obj = self._call("GET", url, "GET /ddfs/tag", tag=tag)
         except CommError as exc:
             if exc.code == 404:
                 raise CommError(f"unknown tag {tag_name(tag)!r}", url, 404) from None
@@ -240,7 +271,8 @@ class HttpDdfs:
         if not all(body):
             # The master answers an empty replica list with a bare 403; say what is wrong here.
             raise CommError(f"every blob appended to {tag_name(tag)!r} needs a replica URL", url)
-        reply = self._call("POST", url, "POST /ddfs/tag", json.dumps(body).encode("utf-8"))
+        data = json.dumps(body).encode("utf-8")
+        reply = self._call("POST", url, "POST /ddfs/tag", data, tag=tag)
         if not isinstance(reply, list):
             raise CommError(f"POST /ddfs/tag replied {show(json.dumps(reply).encode())}", url)
 
@@ -296,7 +328,7 @@ class HttpDdfs:
 
     def delete(self, tag: str) -> None:
         """Remove ``tag`` (DDFS replies the same whether or not it existed)."""
-        self._call("DELETE", self._tag_url(tag), "DELETE /ddfs/tag")
+        self._call("DELETE", self._tag_url(tag), "DELETE /ddfs/tag", tag=tag)
 
     def read(self, url: str) -> bytes:
         """The bytes of a blob, given one of its ``disco://`` (or ``http://``) replica URLs."""

@@ -188,3 +188,12 @@ def test_an_unreachable_ddfs_is_a_comm_error_naming_the_url() -> None:
     with pytest.raises(CommError, match="cannot reach the DDFS master") as info:
         HttpDdfs(url, timeout=2).get("t")
     assert info.value.url == f"{url}/ddfs/tag/t"
+
+
+def test_the_token_of_a_tag_is_read_as_a_disco_client_reads_it() -> None:
+    from discoworker.adapters.ddfs_http import tag_token
+
+    assert tag_token("disco:job:oob:Word@703:64f42:64531") == "job"
+    assert tag_token("tag://disco:results:Word@703:1:2") == "results"
+    assert tag_token("owner@rest") == "owner"
+    assert tag_token("data:words") is None
