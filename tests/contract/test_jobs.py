@@ -195,3 +195,26 @@ def test_a_profiled_job_leaves_its_stats_as_out_of_band_results(
     stats_file.write_bytes(job.oob_get(key))
     stats = pstats.Stats(str(stats_file))
     assert any(name == "split_words" for (_, _, name) in stats.stats)  # type: ignore[attr-defined]
+
+
+def test_a_function_kept_in_params_from_a_local_module_travels(
+    master: Master, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discoworker.classic import Params
+
+    (tmp_path / "dw_contract_params_helpers.py").write_text(
+        "def double(n):\n    return 2 * n\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        helpers = importlib.import_module("dw_contract_params_helpers")
+
+        def scaled_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
+            yield line, params.scale(len(line))
+
+        job = Job(name="ContractParams", master=master).run(
+            input=["raw://abc"], map=scaled_map, params=Params(scale=helpers.double)
+        )
+        assert counts_of(master, job.wait(timeout=120)) == {"abc": 6}
+    finally:
+        sys.modules.pop("dw_contract_params_helpers", None)

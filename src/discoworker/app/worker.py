@@ -163,6 +163,10 @@ class Worker(dict[str, Any]):
                     visit(item, depth + 1)
             elif callable(getattr(value, "callables", None)):
                 found.extend(value.callables())
+            elif isinstance(getattr(value, "__dict__", None), dict):
+                # Params and the like: functions kept as their attributes travel too.
+                for item in vars(value).values():
+                    visit(item, depth + 1)
 
         for value in (*self.values(), *jobargs.values()):
             visit(value, 0)
