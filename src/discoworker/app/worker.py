@@ -30,14 +30,29 @@ from discoworker.domain.jobpack import JobPack
 WORKER_PROGRAM = "discoworker_task.py"
 _PROGRAM_TEXT = """#!/usr/bin/env python3
 # A Disco worker: runs one task of a job packed by discoworker.
-from discoworker.app.bootstrap import run_worker
+try:
+    from discoworker.app.bootstrap import run_worker
+except BaseException:
+    # discoworker cannot load here: say why in the protocol (stdlib only), not as raw text
+    # on stderr that the master cannot parse.
+    import json, os, sys, traceback
+
+    def say(name, payload):
+        body = json.dumps(payload).encode()
+        os.write(2, name + b" %d " % len(body) + body + b"\\n")
+
+    say(b"WORKER", {"pid": os.getpid(), "version": "1.1"})
+    sys.stdin.buffer.readline()
+    say(b"FATAL", "discoworker cannot start on this node:\\n" + traceback.format_exc())
+    raise SystemExit(1)
 
 run_worker()
 """
 #: Fixed zip timestamps keep a job home's bytes the same from run to run.
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 #: Pure-Python packages a node needs to run the worker, shipped in the job home's ``lib``.
-NODE_PACKAGES = ("discoworker", "attrs", "attr", "cattrs", "cloudpickle")
+#: (``typing_extensions`` is a single module that cattrs needs.)
+NODE_PACKAGES = ("discoworker", "attrs", "attr", "cattrs", "cloudpickle", "typing_extensions")
 
 
 class Worker(dict[str, Any]):
@@ -297,7 +312,11 @@ def _node_packages() -> tuple[tuple[str, bytes], ...]:
     files: list[tuple[str, bytes]] = []
     for package in NODE_PACKAGES:
         module = sys.modules.get(package) or __import__(package)
-        root = Path(module.__file__ or "").parent
+        source = Path(module.__file__ or "")
+        if not hasattr(module, "__path__"):  # a single module, not a package
+            files.append((f"lib/{source.name}", source.read_bytes()))
+            continue
+        root = source.parent
         for path in sorted(root.rglob("*")):
             if path.suffix in (".py", ".typed", ".pyi") and "__pycache__" not in path.parts:
                 name = f"lib/{package}/{path.relative_to(root).as_posix()}"

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import time
 import types
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from discoworker.app.classic import Worker
 from discoworker.app.writing import PARTIAL_SUFFIX
 from discoworker.domain import protocol as p
 from discoworker.domain.inputs import Replica, TaskInput
+from discoworker.domain.records import disco_input_stream
 from discoworker.domain.task import TaskSpec, job_home
 from tests.conftest import GOLDEN
 
@@ -139,8 +141,15 @@ class PipeMaster:
                 self.read_fd = -1
 
 
-def start_task(tmp_path: Path, worker: Worker, inputs: list[TaskInput]) -> PipeMaster:
-    """Unpack the job home, start its worker program there; the master answering it."""
+def start_task(
+    tmp_path: Path,
+    worker: Worker,
+    inputs: list[TaskInput],
+    interpreter: Sequence[str] = (),
+    prepare: Callable[[Path], None] = lambda home: None,
+) -> PipeMaster:
+    """Unpack the job home (``prepare`` may alter it), start its worker program there (with
+    ``interpreter`` when given); the master answering it."""
     data = tmp_path / "data"
     home = Path(job_home(str(data / "disco"), HOST, JOBNAME))
     home.mkdir(parents=True)
@@ -149,24 +158,37 @@ def start_task(tmp_path: Path, worker: Worker, inputs: list[TaskInput]) -> PipeM
     with zipfile.ZipFile(io.BytesIO(pack.jobhome)) as archive:
         archive.extractall(home)
     (home / "lib/warns_at_import.py").write_text(WARNING_MODULE)
+    prepare(home)
     program = home / pack.jobdict["worker"]
     program.chmod(0o755)  # as the master does: a zip need not carry permissions
     jobfile = home / "jobfile"
     jobfile.write_bytes(pack.dumps())
     spec = TaskSpec(
-        taskid=0, master="http://localhost:8989", disco_port=8989, put_port=8990,
-        ddfs_data=str(data / "ddfs"), disco_data=str(data / "disco"), stage="map",
-        grouping="split", group=(0, HOST), jobfile=str(jobfile), jobname=JOBNAME, host=HOST,
+        taskid=0,
+        master="http://localhost:8989",
+        disco_port=8989,
+        put_port=8990,
+        ddfs_data=str(data / "ddfs"),
+        disco_data=str(data / "disco"),
+        stage="map",
+        grouping="split",
+        group=(0, HOST),
+        jobfile=str(jobfile),
+        jobname=JOBNAME,
+        host=HOST,
     )
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        [str(program)], cwd=home, env=worker_env(pack.jobenvs),
-        stdin=subprocess.PIPE, stdout=write_fd, stderr=write_fd, close_fds=True,
+        [*interpreter, str(program)],
+        cwd=home,
+        env=worker_env(pack.jobenvs),
+        stdin=subprocess.PIPE,
+        stdout=write_fd,
+        stderr=write_fd,
+        close_fds=True,
     )
     os.close(write_fd)
     return PipeMaster(proc, home, read_fd, ScriptedMaster(spec, inputs))
-
-
 
 
 def raw_input(url: str) -> TaskInput:
@@ -245,3 +267,35 @@ def test_a_worker_killed_half_way_leaves_no_output_under_its_final_name(tmp_path
     assert outputs and all(f.name.endswith(PARTIAL_SUFFIX) for f in outputs)
     assert not (partial[0].parent / partial[0].name.removesuffix(PARTIAL_SUFFIX)).exists()
     assert pipe.master.outputs == [] and pipe.master.ended_with is None
+
+
+def test_a_node_with_only_python_runs_the_task_from_the_job_home(tmp_path: Path) -> None:
+    # -S: no site-packages at all; discoworker and its dependencies come from the job home.
+    worker = Worker(map=lambda line, params: [(line, len(line))])
+    master = start_task(
+        tmp_path, worker, [raw_input("raw://only_python")], interpreter=[sys.executable, "-S"]
+    )
+    master.converse()
+    master.finish()
+    assert isinstance(master.master.ended_with, p.Done), master.master.ended_with
+    (report,) = master.master.outputs
+    with (master.home / report.location).open("rb") as f:
+        assert list(disco_input_stream(f, report.size, report.location)) == [("only_python", 11)]
+
+
+def test_a_node_that_cannot_load_discoworker_says_so_in_the_protocol(tmp_path: Path) -> None:
+    worker = Worker(map=lambda line, params: [(line, 1)])
+    master = start_task(
+        tmp_path,
+        worker,
+        [raw_input("raw://x")],
+        interpreter=[sys.executable, "-S"],
+        prepare=lambda home: shutil.rmtree(home / "lib" / "cattrs"),
+    )
+    master.converse()
+    master.finish()
+    ended = master.master.ended_with
+    assert isinstance(ended, p.TaskFatal), ended
+    assert "discoworker cannot start on this node" in ended.text
+    assert "No module named 'cattrs'" in ended.text
+    assert bytes(master.wire).startswith(b"WORKER ")
