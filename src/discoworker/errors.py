@@ -32,6 +32,21 @@ class FatalError(DiscoError):
     """A bug in the job or its configuration: the job fails, it is not retried."""
 
 
+class IndexFileError(FatalError, ValueError):
+    """A ``dir://`` index file that is not ``<label> <url> <size>`` lines (names URL and line).
+
+    Fatal, as the original's ValueError was: a malformed index does not mend on a retry.
+    """
+
+    def __init__(self, msg: str, url: str = "") -> None:
+        super().__init__(msg, url)
+        self.msg = msg
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"{self.msg} ({self.url})" if self.url else self.msg
+
+
 class ProtocolError(DiscoError):
     """A message of the Disco Worker Protocol that breaks the rules, or a peer that went away."""
 

@@ -20,7 +20,7 @@ from discoworker.domain.inputs import (
     url_path,
     url_scheme,
 )
-from discoworker.errors import DataError
+from discoworker.errors import IndexFileError
 
 # Plain ASCII decimal: the original's int() also took '1_000' and non-ASCII digits, which no
 # writer produces; we refuse them rather than guess.
@@ -47,7 +47,7 @@ def is_gzip_index(url: str) -> bool:
 
 def _field_int(text: str, what: str, lineno: int, url: str) -> int:
     if not _INT.match(text):
-        raise DataError(f"index line {lineno}: {what} is not an integer: {text!r}", url)
+        raise IndexFileError(f"index line {lineno}: {what} is not an integer: {text!r}", url)
     return int(text)
 
 
@@ -56,8 +56,8 @@ def parse_index(data: bytes, url: str) -> list[IndexEntry]:
 
     Like the original: lines split on LF, fields on any whitespace (so CRLF and tabs pass),
     a last line without LF counts, labels may be negative and sizes big. A blank line, a
-    wrong number of fields, a non-integer or non-UTF-8 line raise DataError naming ``url``
-    and the 1-based line number.
+    wrong number of fields, a non-integer or non-UTF-8 line raise IndexFileError naming
+    ``url`` and the 1-based line number (fatal: the original raised ValueError).
     """
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
@@ -69,11 +69,13 @@ def parse_index(data: bytes, url: str) -> list[IndexEntry]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             hint = " (a gzipped index without .gz?)" if data[:2] == b"\x1f\x8b" else ""
-            raise DataError(f"index line {lineno} is not UTF-8{hint}: {e}", url) from None
+            raise IndexFileError(f"index line {lineno} is not UTF-8{hint}: {e}", url) from None
         fields = text.split()
         if len(fields) != 3:
             what = "is blank" if not fields else f"has {len(fields)} fields"
-            raise DataError(f"index line {lineno} {what}, expected '<label> <url> <size>'", url)
+            raise IndexFileError(
+                f"index line {lineno} {what}, expected '<label> <url> <size>'", url
+            )
         label_text, entry_url, size_text = fields
         label = _field_int(label_text, "label", lineno, url)
         size = _field_int(size_text, "size", lineno, url)

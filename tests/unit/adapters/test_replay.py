@@ -704,10 +704,10 @@ def test_the_shuffle_the_original_ended_with_fatal_completes_on_our_outputs(
 
 
 @replays(JOB1B_SHUFFLE)
-def test_the_real_masters_index_with_spaces_ends_our_shuffle_with_error(tmp_path: Path) -> None:
+def test_the_real_masters_index_with_spaces_ends_our_shuffle_with_fatal(tmp_path: Path) -> None:
     # The index files the real master wrote from the original's outputs, verbatim: 6 fields
-    # on a line. The original raised ValueError (FATAL, job dead at once); ours DataError:
-    # ERROR, which a real master retries (the index will not get better).
+    # on a line. The original raised ValueError: FATAL, the job dead at once, as ours (an
+    # IndexFileError): a retry would read the same index.
     task_dir = REAL / JOB1B_SHUFFLE
     recording = Recording.load(task_dir)
     locality = locality_of(recording, tmp_path / "data")
@@ -715,9 +715,9 @@ def test_the_real_masters_index_with_spaces_ends_our_shuffle_with_error(tmp_path
         url = task_input.replicas[0].url
         write(locality, url, (REAL / JOB1B / "index_files" / url.rsplit("/", 1)[1]).read_bytes())
 
-    ok, replay, reads, _ = replay_task(task_dir, tmp_path, WORDCOUNT, extra=["ERROR"])
+    ok, replay, reads, _ = replay_task(task_dir, tmp_path, WORDCOUNT)
 
-    assert not ok and isinstance(replay.ended_with, p.TaskError)
+    assert not ok and isinstance(replay.ended_with, p.TaskFatal)
     assert recording.ended_with == "FATAL"
     assert "has 6 fields, expected '<label> <url> <size>'" in replay.ended_with.text
     assert replay.outputs == [] and replay.derived == []

@@ -20,7 +20,7 @@ from discoworker.domain.index import (
     is_gzip_index,
     parse_index,
 )
-from discoworker.errors import DataError
+from discoworker.errors import DataError, IndexFileError
 
 DIR_URL = (
     "dir://localhost/disco/localhost/cb/golden@5a1:b2c3d:e4f5/.disco/map-3-1700000000123456.results"
@@ -59,9 +59,9 @@ def test_every_recorded_read_index_call(golden: Path, manifest: list[dict[str, A
         if "value" in result:
             assert _as_lists(_read(golden, rel)) == result["value"], call
         else:
-            # The original raised ValueError / UnicodeDecodeError; ours is a DataError
-            # naming the URL and the line.
-            with pytest.raises(DataError) as info:
+            # The original raised ValueError / UnicodeDecodeError; ours is an IndexFileError
+            # (a ValueError too, and fatal) naming the URL and the line.
+            with pytest.raises(IndexFileError) as info:
                 _read(golden, rel)
             assert info.value.url == rel
             assert "line " in info.value.msg
@@ -80,7 +80,7 @@ def test_every_recorded_read_index_call(golden: Path, manifest: list[dict[str, A
     ],
 )
 def test_error_texts_name_line_and_fault(golden: Path, name: str, line: int, words: str) -> None:
-    with pytest.raises(DataError) as info:
+    with pytest.raises(IndexFileError) as info:
         parse_index((golden / "index" / name).read_bytes(), f"dir://h/{name}")
     assert f"index line {line}" in info.value.msg
     assert words in info.value.msg
@@ -151,7 +151,7 @@ def test_real_master_index_files_parse(golden: Path) -> None:
     # job1b: raw:// input with spaces: the master wrote lines of more than 3 fields.
     bad = real / "job1b_wordcount_spaces_in_raw_input" / "index_files"
     for f in sorted(bad.glob("*.results")):
-        with pytest.raises(DataError, match="fields"):
+        with pytest.raises(IndexFileError, match="fields"):
             parse_index(f.read_bytes(), f.name)
 
 
@@ -168,11 +168,11 @@ def test_format_refuses_what_it_cannot_write() -> None:
 def test_tolerance() -> None:
     assert parse_index(b"", "u") == []
     assert parse_index(b"+1 u 2\r\n", "u") == [IndexEntry(1, "u", 2)]
-    with pytest.raises(DataError):
+    with pytest.raises(IndexFileError):
         parse_index(b"1 u 2\n\n", "u")
-    with pytest.raises(DataError, match="size is not an integer"):
+    with pytest.raises(IndexFileError, match="size is not an integer"):
         parse_index(b"1 u 2.0\n", "u")
-    with pytest.raises(DataError):
+    with pytest.raises(IndexFileError):
         parse_index(b"1 u 1_000\n", "u")
 
 
@@ -189,10 +189,10 @@ def test_format_parse_round_trip(entries: list[IndexEntry]) -> None:
 
 
 @given(st.binary(max_size=300))
-def test_arbitrary_bytes_give_entries_or_data_error(data: bytes) -> None:
+def test_arbitrary_bytes_give_entries_or_index_file_error(data: bytes) -> None:
     try:
         entries = parse_index(data, "dir://h/x")
-    except DataError as e:
+    except IndexFileError as e:
         assert e.url == "dir://h/x"
     else:
         assert all(isinstance(e, IndexEntry) for e in entries)
@@ -203,8 +203,8 @@ def test_arbitrary_bytes_give_entries_or_data_error(data: bytes) -> None:
         st.sampled_from([b"1", b" ", b"\t", b"\r", b"\n", b"x", b"-", b"\xff", b"+"]), max_size=40
     )
 )
-def test_index_like_bytes_give_entries_or_data_error(parts: list[bytes]) -> None:
+def test_index_like_bytes_give_entries_or_index_file_error(parts: list[bytes]) -> None:
     try:
         parse_index(b"".join(parts), "u")
-    except DataError:
+    except IndexFileError:
         pass

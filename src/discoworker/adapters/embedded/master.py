@@ -52,7 +52,7 @@ from discoworker.domain.jobdict import (
 )
 from discoworker.domain.jobpack import JobPack
 from discoworker.domain.task import TaskSpec, local_output_url
-from discoworker.errors import CommError, DataError, JobDictError
+from discoworker.errors import CommError, DataError, IndexFileError, JobDictError
 
 log = get_logger(__name__)
 
@@ -171,7 +171,7 @@ class EmbeddedMaster:
                 raise JobDictError(f"dir:// input not on this host: {url}")
             try:
                 entries = parse_index(Path(path).read_bytes(), url)
-            except (OSError, DataError) as e:
+            except (OSError, DataError, IndexFileError) as e:
                 raise JobDictError(f"dir:// input unreadable: {url}: {e}") from None
             return DirOutput.from_entries(self._host, url, entries)
         return DataOutput(item.label, item.size_hint, item.urls)
