@@ -43,6 +43,8 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
+from discoworker.app.bootstrap import user_cache
+
 MiB = 1024 * 1024
 CORPUS_VERSION = 1
 VOCABULARY = 50_000
@@ -55,11 +57,7 @@ DEFAULT_ORIGINAL_PYTHON = os.path.expanduser("~/.cache/disco-real-master/venv/bi
 
 def cache_root() -> Path:
     """Where corpora and scratch data live: ``DISCOWORKER_BENCH_CACHE`` or the user cache."""
-    configured = os.environ.get("DISCOWORKER_BENCH_CACHE")
-    if configured:
-        return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "discoworker-bench"
+    return user_cache("discoworker-bench", "DISCOWORKER_BENCH_CACHE")
 
 
 def vocabulary(rng: random.Random) -> list[str]:

@@ -66,13 +66,18 @@ def is_local_module(name: str) -> bool:
     return any(found == name and path is not None for found, path in located)
 
 
-def default_data_dir() -> Path:
-    """Where the embedded master keeps its state: ``DISCOWORKER_DATA``, else the user cache."""
-    configured = os.environ.get("DISCOWORKER_DATA")
+def user_cache(name: str, override: str) -> Path:
+    """``$override`` when set, else ``name`` in the user's cache (``XDG_CACHE_HOME``)."""
+    configured = os.environ.get(override)
     if configured:
         return Path(configured)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "discoworker"
+    return Path(cache) / name
+
+
+def default_data_dir() -> Path:
+    """Where the embedded master keeps its state: ``DISCOWORKER_DATA``, else the user cache."""
+    return user_cache("discoworker", "DISCOWORKER_DATA")
 
 
 def master_for(url: str | None = None, settings: dict[str, Any] | None = None) -> Master:

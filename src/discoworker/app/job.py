@@ -111,45 +111,24 @@ class Job:
 
     def oob_list(self) -> list[str]:
         """The keys of the job's out-of-band results (``put`` by its tasks), each once."""
-        from discoworker.app.oob import blob_key, oob_tag
+        from discoworker.app.oob import result_keys
 
-        try:
-            blobs = self.master.ddfs.get(oob_tag(self.name))["urls"]
-        except CommError as exc:
-            if exc.code == 404:  # no task has put anything (or no such job)
-                return []
-            raise
-        return list(dict.fromkeys(blob_key(reps[0]) for reps in blobs if reps))
+        return result_keys(self.master.ddfs, self.name)
 
     def oob_get(self, key: str) -> bytes:
         """The job's out-of-band result ``key``; KeyError when the job put none."""
         from discoworker.app.bootstrap import client_opener
-        from discoworker.app.oob import blob_key, check_key, oob_tag
-        from discoworker.errors import DiscoError
+        from discoworker.app.oob import read_result
 
-        check_key(key)
-        try:
-            blobs = self.master.ddfs.get(oob_tag(self.name))["urls"]
-        except CommError as exc:
-            if exc.code == 404:
-                raise KeyError(f"no out-of-band result {key!r} in job {self.name}") from None
-            raise
         open_url = client_opener(self.master)
-        for replicas in blobs:
-            if not replicas or blob_key(replicas[0]) != key:
-                continue
-            error: Exception | None = None
-            for url in replicas:
-                try:
-                    stream, _ = open_url(url)
-                    with stream:
-                        data: bytes = stream.read()
-                    return data
-                except DiscoError as exc:  # the next replica may be readable
-                    error = exc
-            assert error is not None
-            raise error
-        raise KeyError(f"no out-of-band result {key!r} in job {self.name}")
+
+        def read_bytes(url: str) -> bytes:
+            stream, _ = open_url(url)
+            with stream:
+                data: bytes = stream.read()
+            return data
+
+        return read_result(self.master.ddfs, self.name, key, read_bytes)
 
     def _death_reason(self) -> str:
         """The job's last error event, as the master recorded it."""

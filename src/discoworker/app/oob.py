@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
 from discoworker.app.context import current_context
+from discoworker.app.ports import Ddfs
 from discoworker.errors import CommError, DiscoError
 
 # DDFS names: what a key may hold, as a tag or blob name (1 to 256 characters for a key).
@@ -53,24 +55,43 @@ def get(key: str) -> bytes:
     """The running job's out-of-band result ``key`` (put by an earlier task); KeyError if none."""
     from discoworker.app.bootstrap import node_ddfs
 
-    check_key(key)
     context = current_context()
     task = context.task
-    try:
-        blobs = node_ddfs(task).get(oob_tag(task.jobname))["urls"]
-    except CommError as exc:
-        if exc.code == 404:
-            raise KeyError(f"no out-of-band result {key!r} in job {task.jobname}") from None
-        raise
-    for replicas in blobs:
+    return read_result(node_ddfs(task), task.jobname, key, context.read_bytes)
+
+
+def result_keys(ddfs: Ddfs, jobname: str) -> list[str]:
+    """The keys of ``jobname``'s out-of-band results, each once, in the order they were put."""
+    return list(dict.fromkeys(blob_key(reps[0]) for reps in _blobs(ddfs, jobname) if reps))
+
+
+def read_result(
+    ddfs: Ddfs, jobname: str, key: str, read_bytes: Callable[[str], bytes]
+) -> bytes:
+    """``jobname``'s out-of-band result ``key``, from the first readable replica of its blob.
+
+    KeyError when the job put no such key.
+    """
+    check_key(key)
+    for replicas in _blobs(ddfs, jobname):
         if not replicas or blob_key(replicas[0]) != key:
             continue
         error: Exception | None = None
         for url in replicas:
             try:
-                return context.read_bytes(url)
+                return read_bytes(url)
             except DiscoError as exc:  # the next replica may be readable
                 error = exc
         assert error is not None
         raise error
-    raise KeyError(f"no out-of-band result {key!r} in job {task.jobname}")
+    raise KeyError(f"no out-of-band result {key!r} in job {jobname}")
+
+
+def _blobs(ddfs: Ddfs, jobname: str) -> list[list[str]]:
+    try:
+        urls: list[list[str]] = ddfs.get(oob_tag(jobname))["urls"]
+    except CommError as exc:
+        if exc.code == 404:  # no task has put anything (or no such job)
+            return []
+        raise
+    return urls
