@@ -8,6 +8,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+#: This release of discoworker.
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from discoworker.app.params import Params
     from discoworker.app.reading import Input, MergedInput, ParallelInput, SerialInput
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
         DataError,
         DiscoError,
         FatalError,
+        JobArgumentError,
         JobDictError,
         JobError,
         JobPackError,
@@ -41,6 +45,7 @@ _WHERE = {
             "DiscoError",
             "FatalError",
             "JobDictError",
+            "JobArgumentError",
             "JobError",
             "JobPackError",
             "ModUtilImportError",
@@ -55,6 +60,7 @@ __all__ = [
     "DiscoError",
     "FatalError",
     "Input",
+    "JobArgumentError",
     "JobDictError",
     "JobError",
     "JobPackError",

@@ -86,6 +86,14 @@ class JobError(DiscoError):
         return f"Job {self.jobname} failed: {self.reason}"
 
 
+class JobArgumentError(DiscoError, TypeError):
+    """A job argument the job's worker does not know, or an input it cannot read.
+
+    Raised on the client before anything is submitted; the message names the argument and
+    what would be valid.
+    """
+
+
 class ModUtilImportError(DiscoError, ImportError):
     """A module used by a job function that cannot be located (seed: ``modutil``)."""
 

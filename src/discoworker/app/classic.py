@@ -38,7 +38,7 @@ from discoworker.domain.index import is_gzip_index, parse_index
 from discoworker.domain.inputs import TaskInput, url_scheme
 from discoworker.domain.partition import default_partition, key_digest
 from discoworker.domain.records import DiscoOutputStream
-from discoworker.errors import DiscoError, FatalError
+from discoworker.errors import DiscoError, FatalError, JobArgumentError
 
 #: Runs merged at once by the external sort; more are merged in passes.
 SORT_FAN_IN = 64
@@ -86,6 +86,10 @@ class Worker(base.Worker):
             }
         )
         return defaults
+
+    def jobarg_names(self) -> frozenset[str]:
+        """The classic arguments, plus ``save`` (the original's name for ``save_results``)."""
+        return super().jobarg_names() | {"save"}
 
     # -- client side --------------------------------------------------------------------
 
@@ -276,18 +280,46 @@ def job_inputs(job: Any, inputs: Any) -> list[Any]:
     out: list[Any] = []
     for item in inputs:
         if isinstance(item, str):
+            item = input_url(item)
             if url_scheme(item) == "tag":
                 out.extend(_tag_blobs(job, item))
             else:
                 out.append(item)
         elif isinstance(item, Iterable) and all(isinstance(u, str) for u in item):
-            urls = list(item)
+            urls = [input_url(u) for u in item]
             if not urls:
                 raise DiscoError("an input with no replica URLs")
             out.append(urls[0] if len(urls) == 1 else urls)
         else:
             raise DiscoError(f"an input must be a URL or a list of replica URLs: {item!r}")
     return out
+
+
+#: The URL schemes a job's inputs may have: what the worker's openers read.
+INPUT_SCHEMES = ("file", "raw", "http", "https", "disco", "dir", "tag")
+
+
+def input_url(text: str) -> str:
+    """A job input as the jobdict holds it; a misspelled scheme is refused here, on the client.
+
+    A path of a file that exists here becomes an absolute ``file://`` URL, so a relative path
+    names the same file on this machine's workers; other paths are left for the nodes.
+    """
+    scheme = url_scheme(text)
+    if scheme in INPUT_SCHEMES:
+        return text
+    if scheme:
+        import difflib
+
+        close = difflib.get_close_matches(scheme, INPUT_SCHEMES, n=1)
+        hint = f" (did you mean {close[0]}://?)" if close else ""
+        raise JobArgumentError(
+            f"input {text!r}: unknown URL scheme {scheme!r}{hint}; "
+            f"inputs are {', '.join(s + '://' for s in INPUT_SCHEMES)} URLs or paths of files"
+        )
+    if not os.path.isabs(text) and os.path.exists(text):
+        return f"file://{os.path.abspath(text)}"
+    return text
 
 
 def _tag_blobs(job: Any, url: str) -> list[Any]:

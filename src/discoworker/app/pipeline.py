@@ -131,6 +131,10 @@ class Worker(base.Worker):
         defaults["pipeline"] = []
         return defaults
 
+    def jobarg_names(self) -> frozenset[str]:
+        """The base arguments, ``pipeline`` and the ``params`` its stages get."""
+        return super().jobarg_names() | {"params"}
+
     def jobdict(self, job: Any, **jobargs: Any) -> dict[str, Any]:
         """The version-2 jobdict: ``pipeline`` entries ``[name, grouping, concurrent]`` and
         ``inputs`` as ``[label, size_hint, [urls]]``."""

@@ -24,6 +24,7 @@ from discoworker.app.context import current_context
 from discoworker.app.reading import MergedInput, SerialInput
 from discoworker.app.writing import DiscoOutput, Output
 from discoworker.domain.jobpack import JobPack
+from discoworker.errors import JobArgumentError
 
 #: The worker program inside the job home (no spaces or shell metacharacters: the master runs
 #: it as an unquoted shell string).
@@ -53,6 +54,29 @@ _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 #: Pure-Python packages a node needs to run the worker, shipped in the job home's ``lib``.
 #: (``typing_extensions`` is a single module that cattrs needs.)
 NODE_PACKAGES = ("discoworker", "attrs", "attr", "cattrs", "cloudpickle", "typing_extensions")
+
+
+#: Job arguments every worker reads into the jobdict, beside its :meth:`Worker.defaults`.
+_JOBDICT_ARGS = frozenset({"input", "name", "owner", "scheduler", "save_info", "save_results"})
+#: Spellings from older Disco releases or other tools, and what discoworker calls them.
+_SPELLINGS = {"nr_reduces": "partitions", "sorted": "sort", "inputs": "input",
+              "num_partitions": "partitions", "combine": "combiner"}
+
+
+def _unknown_jobargs(unknown: list[str], known: frozenset[str], worker: type) -> str:
+    import difflib
+
+    hints = []
+    for name in unknown:
+        spelled = _SPELLINGS.get(name)
+        close = [spelled] if spelled in known else difflib.get_close_matches(name, known, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    listed = ", ".join(sorted(known))
+    which = "arguments" if len(unknown) > 1 else "argument"
+    return (
+        f"unknown job {which} {', '.join(hints)} for {worker.__module__}.{worker.__qualname__}; "
+        f"valid arguments: {listed}"
+    )
 
 
 class Worker(dict[str, Any]):
@@ -187,9 +211,28 @@ class Worker(dict[str, Any]):
             visit(value, 0)
         return found
 
+    def jobarg_names(self) -> frozenset[str]:
+        """The job arguments this worker reads: its :meth:`defaults` and the jobdict's."""
+        return frozenset(self.defaults()) | frozenset(self) | _JOBDICT_ARGS
+
+    def check_jobargs(self, jobargs: Mapping[str, Any]) -> None:
+        """Refuse a job argument this worker would silently ignore (a typo, most often)."""
+        known = self.jobarg_names()
+        unknown = sorted(k for k in jobargs if k not in known)
+        if unknown:
+            raise JobArgumentError(_unknown_jobargs(unknown, known, type(self)))
+
     def jobpack(self, job: Any, **jobargs: Any) -> JobPack:
-        """The whole job pack for ``job`` run with ``jobargs``."""
+        """The whole job pack for ``job`` run with ``jobargs``; unknown arguments refused."""
+        self.check_jobargs(jobargs)
         jobdict = self.jobdict(job, **jobargs)
+        if any(key in jobdict and not jobdict[key] for key in ("input", "inputs")):
+            # An empty input list is a glob that matched nothing, an empty tag or a forgotten
+            # argument far more often than a wish for an empty result: say so before it runs.
+            raise JobArgumentError(
+                "the job has no inputs: give input=[...] with URLs (file://, raw://, http://, "
+                "tag://, dir://, disco://) or paths of files"
+            )
         version = 2 if "pipeline" in jobdict else 1
         return JobPack(
             version,
