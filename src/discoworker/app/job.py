@@ -18,6 +18,17 @@ def _classic_worker() -> BaseWorker:
     return worker
 
 
+class Results(list[list[str]]):
+    """A job's results (a list of replica lists) that remember the master that made them.
+
+    :func:`result_iterator` reads them from that master without being told which it is.
+    """
+
+    def __init__(self, results: Iterable[list[str]], master: Master | None = None) -> None:
+        super().__init__(results)
+        self.master = master
+
+
 class Job:
     """A job: a name, the master it runs on and the worker that carries it.
 
@@ -66,14 +77,14 @@ class Job:
         self.name = self.master.submit(pack.dumps())
         return self
 
-    def wait(self, timeout: float | None = None, poll_interval: float = 1.0) -> list[list[str]]:
+    def wait(self, timeout: float | None = None, poll_interval: float = 1.0) -> Results:
         """Wait for the job to end; its results (replica lists). JobError if it died."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             status = self.master.results(self.name, min(left, 60.0) if left is not None else 60.0)
             if status.status == "ready":
-                return status.results
+                return Results(status.results, self.master)
             if status.status == "dead":
                 raise JobError(self.name, self._death_reason())
             if status.status == "unknown job":
@@ -82,12 +93,12 @@ class Job:
                 raise CommError(f"job {self.name} still {status.status} after {timeout} s")
             time.sleep(min(poll_interval, left) if left is not None else 0)
 
-    def results(self) -> list[list[str]]:
+    def results(self) -> Results:
         """The job's results now: empty while it runs. JobError if it died."""
         status = self.master.results(self.name, 0)
         if status.status == "dead":
             raise JobError(self.name, self._death_reason())
-        return status.results
+        return Results(status.results, self.master)
 
     def jobinfo(self) -> dict[str, Any]:
         """What the master says of the job (status, stages, inputs, results)."""
@@ -147,12 +158,15 @@ def result_iterator(
 
     ``dir://`` results expand through their index files and ``tag://`` ones (``save_results``)
     through the master's DDFS; each file is read with ``reader`` (default: Disco's internal
-    record format).
+    record format). The results of :meth:`Job.wait` are read from the master that made them;
+    other URLs from ``master`` (default: ``DISCO_MASTER``, else the embedded master).
     """
     from discoworker.app.bootstrap import client_opener, master_for
     from discoworker.domain.index import is_gzip_index, parse_index
     from discoworker.domain.records import disco_input_stream
 
+    if master is None:
+        master = getattr(urls, "master", None)
     chosen = master if master is not None and not isinstance(master, str) else None
 
     def the_master() -> Master:
