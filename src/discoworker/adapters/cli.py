@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
 import importlib.util
 import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
         status: int = args.command(args)
+        sys.stdout.flush()
     except DiscoError as exc:
         # One paragraph: what failed and why; a failed task's traceback is part of its reason.
         print(f"discoworker: {exc}", file=sys.stderr)
@@ -46,13 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`discoworker jobs | head -1`): end quietly, as `ls | head`
+        # does; stdout points at /dev/null so the interpreter's last flush cannot complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return status
 
 
 def _parser() -> argparse.ArgumentParser:
+    from discoworker import __version__
+
     parser = argparse.ArgumentParser(prog="discoworker", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="the embedded master's data directory")
-    parser.add_argument("--master", help="a Disco master's URL (default: DISCO_MASTER or embedded)")
+    parser.add_argument("--version", action="version", version=f"discoworker {__version__}")
+    _where_options(parser, None)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log every protocol exchange of the embedded master's tasks")
     sub = parser.add_subparsers(required=True)
@@ -77,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="a Python file or module, optionally :Name of its Job")
     run.add_argument("-i", "--input", action="append", default=[], help="an input URL or file")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="a job argument (VALUE read as a Python literal when it is one)")
+                     help="a job argument (partitions=3, sort=True), else an attribute of the "
+                          "job's params (VALUE read as a Python literal when it is one)")
     run.add_argument("-o", "--output", help="write results here instead of standard output")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     run.set_defaults(command=_run)
@@ -92,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
         if name != "jobs":
             p.add_argument("jobname")
         p.set_defaults(command=command)
+        _where_options(p, argparse.SUPPRESS)
+    _where_options(run, argparse.SUPPRESS)
 
     serve = sub.add_parser("master", help="serve the embedded master's HTTP API on loopback")
     serve.add_argument("--port", type=int, default=8989, help="the port (0: a free one)")
@@ -102,6 +115,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _where_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    # Before or after the subcommand alike; SUPPRESS keeps a subcommand from resetting a
+    # value given before it.
+    parser.add_argument("--data-dir", default=default,
+                        help="the embedded master's data directory")
+    parser.add_argument("--master", default=default,
+                        help="a Disco master's URL (default: DISCO_MASTER or embedded)")
+
+
+def _known_job(master: Any, jobname: str) -> None:
+    if master.results(jobname, 0).status == "unknown job":
+        raise DiscoError(f"no job {jobname} on this master (`discoworker jobs` lists them)")
+
+
 def _master(args: argparse.Namespace) -> Any:
     from discoworker.app.bootstrap import master_for
 
@@ -110,14 +137,28 @@ def _master(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from discoworker.app.job import result_iterator
+    from discoworker.app.job import recording_runs, result_iterator
 
     master = _master(args)
-    job = _load_job(args.job)
+    with recording_runs() as ran, _defaults_from(args):
+        loaded = _load_job(args.job)
+    if ran:
+        return _ran_when_loaded(args.job, ran)
+    given = [_param(p) for p in args.param]
+    if isinstance(loaded, _ClassicFunctions):
+        job, jobargs = loaded.as_job(master), dict(loaded.jobargs)
+        params = loaded.params
+    else:
+        job, jobargs = loaded, {}
+        params = getattr(job, "params", None)
     job._master = master
-    jobargs: dict[str, Any] = dict(_param(p) for p in args.param)
-    if isinstance(job, _ClassicFunctions):
-        job, jobargs = job.as_job(master), {**job.jobargs, **jobargs}
+    known = job.worker.jobarg_names()
+    jobargs.update((k, v) for k, v in given if k in known)
+    extra = {k: v for k, v in given if k not in known}
+    if extra:
+        jobargs["params"] = _with_params(params, extra, args.job)
+    elif params is not None and "params" in known:
+        jobargs.setdefault("params", params)
     inputs = [_input_url(i) for i in args.input]
     if inputs:
         jobargs["input"] = inputs
@@ -138,6 +179,54 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _defaults_from(args: argparse.Namespace) -> Iterator[None]:
+    # A job the file makes itself (`Job()`) runs where the command was told to run jobs.
+    given = {"DISCOWORKER_DATA": args.data_dir and os.path.abspath(args.data_dir),
+             "DISCO_MASTER": args.master}
+    saved = {key: os.environ.get(key) for key in given}
+    os.environ.update({key: value for key, value in given.items() if value})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _ran_when_loaded(where: str, ran: list[Any]) -> int:
+    # The file runs its job at import (a script): running it again would be a second job.
+    names = ", ".join(job.name for job in ran)
+    print(
+        f"discoworker: {where} ran its own job when loaded ({names}), so `run` did not run it "
+        "again. To let `discoworker run` run it (with -i and -p), put the file's own run "
+        'under `if __name__ == "__main__":`.',
+        file=sys.stderr,
+    )
+    for job in ran:
+        job.wait()
+    return 0
+
+
+def _with_params(params: Any, extra: dict[str, Any], where: str) -> Any:
+    import copy
+
+    from discoworker.app.params import Params
+
+    params = Params() if params is None else copy.copy(params)
+    for key, value in extra.items():
+        try:
+            setattr(params, key, value)
+        except AttributeError:
+            raise DiscoError(
+                f"-p {key}=...: not a job argument, and {where}'s params "
+                f"({type(params).__name__}) takes no attribute {key!r}"
+            ) from None
+    return params
+
+
 def _jobs(args: argparse.Namespace) -> int:
     for started, status, name in _master(args).jobs():
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
@@ -146,7 +235,9 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    for event in _master(args).events(args.jobname):
+    master = _master(args)
+    _known_job(master, args.jobname)
+    for event in master.events(args.jobname):
         print(f"{event.time} {event.host:<10} {event.message}")
     return 0
 
@@ -155,6 +246,7 @@ def _results(args: argparse.Namespace) -> int:
     from discoworker.app.job import result_iterator
 
     master = _master(args)
+    _known_job(master, args.jobname)
     status = master.results(args.jobname, 0)
     if status.status != "ready":
         print(f"discoworker: job {args.jobname} is {status.status}", file=sys.stderr)
@@ -165,7 +257,9 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    _master(args).purge(args.jobname)
+    master = _master(args)
+    _known_job(master, args.jobname)
+    master.purge(args.jobname)
     return 0
 
 
@@ -268,12 +362,15 @@ class _ClassicFunctions:
     """A module with ``map``/``reduce`` functions but no Job: run them as a classic job."""
 
     def __init__(self, module: ModuleType) -> None:
-        self.jobargs = {
-            name: getattr(module, name)
-            for name in ("map", "reduce", "combiner", "map_init", "reduce_init", "partition")
-            if callable(getattr(module, name, None))
-        }
+        # `map` or Disco's own spelling, `fun_map`.
+        self.jobargs = {}
+        for name in ("map", "reduce", "combiner", "map_init", "reduce_init", "partition"):
+            for spelling in (name, f"fun_{name}"):
+                if callable(getattr(module, spelling, None)):
+                    self.jobargs[name] = getattr(module, spelling)
+                    break
         self.name = module.__name__.rsplit(".", 1)[-1]
+        self.params = getattr(module, "params", None)
 
     def as_job(self, master: Any) -> Any:
         from discoworker.app.job import Job
@@ -287,15 +384,28 @@ def _load_job(spec: str) -> Any:
     where, _, name = spec.partition(":") if not os.path.exists(spec) else (spec, "", "")
     if where.endswith(".py") or os.path.exists(where):
         path = Path(where).resolve()
+        if not path.is_file():
+            what = "a directory" if path.exists() else "not found"
+            raise DiscoError(f"no job file {where}: {what}")
         sys.path.insert(0, str(path.parent))
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         if module_spec is None or module_spec.loader is None:
-            raise DiscoError(f"cannot load {where}")
+            raise DiscoError(f"cannot load {where}: not a Python file")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except DiscoError:
+            raise
+        except Exception as exc:
+            raise DiscoError(f"{where} failed while loading:\n{_user_traceback(exc)}") from None
     else:
-        module = importlib.import_module(where)
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            if exc.name != where.split(".")[0]:
+                raise
+            raise DiscoError(f"no job file or module {where!r}") from None
     if name:
         found = getattr(module, name, None)
         if found is None:
@@ -312,6 +422,17 @@ def _load_job(spec: str) -> Any:
     if not functions.jobargs:
         raise DiscoError(f"{where} defines no Job and no map/reduce functions")
     return functions
+
+
+def _user_traceback(exc: BaseException) -> str:
+    # The import machinery's own frames say nothing about the user's mistake.
+    import traceback
+
+    tb = traceback.TracebackException.from_exception(exc)
+    tb.stack = traceback.StackSummary.from_list(
+        [f for f in tb.stack if not f.filename.startswith("<frozen importlib")]
+    )
+    return "".join(tb.format()).rstrip()
 
 
 class _Progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -16,6 +17,21 @@ def _classic_worker() -> BaseWorker:
 
     worker: BaseWorker = ClassicWorker()
     return worker
+
+
+#: Lists collecting the jobs submitted inside :func:`recording_runs` blocks, innermost last.
+_recorders: list[list[Job]] = []
+
+
+@contextlib.contextmanager
+def recording_runs() -> Iterator[list[Job]]:
+    """Collect the jobs that :meth:`Job.run` submits inside the ``with`` block."""
+    ran: list[Job] = []
+    _recorders.append(ran)
+    try:
+        yield ran
+    finally:
+        _recorders.remove(ran)
 
 
 class Results(list[list[str]]):
@@ -75,6 +91,8 @@ class Job:
         """Pack the job with ``jobargs``, submit it, and take the name the master gives it."""
         pack = self.worker.jobpack(self, **jobargs)
         self.name = self.master.submit(pack.dumps())
+        if _recorders:
+            _recorders[-1].append(self)
         return self
 
     def wait(self, timeout: float | None = None, poll_interval: float = 1.0) -> Results:
