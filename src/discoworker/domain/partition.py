@@ -23,20 +23,26 @@ def _check_count(nr_partitions: int) -> None:
 
 
 def key_digest(key: object) -> int:
-    """The MD5 of a str (UTF-8) or bytes key as a non-negative integer.
+    """The MD5 of a key as a non-negative integer, the same in every process and on every node.
 
-    TypeError for any other key: the default partition cannot place it, give the job a
-    ``partition`` function of its own.
+    A str key is hashed as UTF-8 and a bytes key as itself (where the original's workers
+    place them). Any other key is hashed as its ``str()``, as Disco's Python 2 workers placed
+    ints, floats and tuples; a key whose ``str()`` holds a memory address (``<Foo object at
+    0x...>``) differs from process to process and is refused with TypeError.
     """
     if isinstance(key, str):
         data = key.encode("utf-8", "surrogatepass")
     elif isinstance(key, bytes | bytearray | memoryview):
         data = bytes(key)
     else:
-        raise TypeError(
-            f"the default partition needs str or bytes keys, got {type(key).__name__} "
-            f"{key!r:.80}: encode the key or give the job a partition function"
-        )
+        text = str(key)
+        if " at 0x" in text:
+            raise TypeError(
+                f"the default partition cannot place a {type(key).__name__} key: its str() "
+                f"{text:.80} changes from process to process; give the class a __str__, "
+                "use another key, or give the job a partition function"
+            )
+        data = text.encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.md5(data).digest(), "big")
 
 

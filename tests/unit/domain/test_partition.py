@@ -36,10 +36,32 @@ def test_value_is_md5_as_a_big_integer() -> None:
     assert default_partition("x", 1) == 0
 
 
-@pytest.mark.parametrize("key", [1, 1.5, None, ("a",), ["a"]])
-def test_other_keys_are_a_clear_error(key: object) -> None:
-    with pytest.raises(TypeError, match="str or bytes keys"):
-        default_partition(key, 2)
+@pytest.mark.parametrize(("key", "text"), [(1, "1"), (-7, "-7"), (1.5, "1.5"), (None, "None"),
+                                           (("a", 2), "('a', 2)"), (["a"], "['a']")])
+def test_other_keys_go_where_their_str_goes_as_disco_python2_placed_them(
+    key: object, text: str
+) -> None:
+    want = int(hashlib.md5(text.encode()).hexdigest(), 16) % 5
+    assert default_partition(key, 5) == want
+
+
+def test_an_int_key_lands_on_the_same_label_in_another_process() -> None:
+    import subprocess
+    import sys
+
+    code = ("from discoworker.domain.partition import default_partition;"
+            "print([default_partition(k, 7) for k in (12345, (1, 'x'), 2.5)])")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={"PYTHONHASHSEED": "77"})
+    assert other.stdout.strip() == str([default_partition(k, 7) for k in (12345, (1, "x"), 2.5)])
+
+
+def test_a_key_whose_str_changes_between_processes_is_a_clear_error() -> None:
+    class Point:
+        pass
+
+    with pytest.raises(TypeError, match="cannot place a Point key"):
+        default_partition(Point(), 2)
 
 
 @pytest.mark.parametrize("n", [0, -1, True, 2.0])
