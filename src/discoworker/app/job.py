@@ -7,9 +7,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from discoworker.app.ports import Event, Master, Opener
+from discoworker.app.ports import Event, Master
+from discoworker.app.results import result_iterator
 from discoworker.app.worker import Worker as BaseWorker
 from discoworker.errors import CommError, JobError
+
+__all__ = ["Job", "Results", "recording_runs", "result_iterator"]
 
 
 def _classic_worker() -> BaseWorker:
@@ -164,60 +167,3 @@ class Job:
         errors = [e.message for e in self.master.events(self.name) if "ERROR" in e.message
                   or "FATAL" in e.message or "failed" in e.message.lower()]
         return errors[-1] if errors else "the job died (no error event recorded)"
-
-
-def result_iterator(
-    urls: Iterable[str | Iterable[str]],
-    reader: Callable[..., Iterable[Any]] | None = None,
-    opener: Opener | None = None,
-    master: Master | str | None = None,
-) -> Iterator[Any]:
-    """The records of a job's results, read from the first replica of each that works.
-
-    ``dir://`` results expand through their index files and ``tag://`` ones (``save_results``)
-    through the master's DDFS; each file is read with ``reader`` (default: Disco's internal
-    record format). The results of :meth:`Job.wait` are read from the master that made them;
-    other URLs from ``master`` (default: ``DISCO_MASTER``, else the embedded master).
-    """
-    from discoworker.app.bootstrap import client_opener, master_for
-    from discoworker.domain.index import is_gzip_index, parse_index
-    from discoworker.domain.records import disco_input_stream
-
-    if master is None:
-        master = getattr(urls, "master", None)
-    chosen = master if master is not None and not isinstance(master, str) else None
-
-    def the_master() -> Master:
-        nonlocal chosen
-        if chosen is None:
-            chosen = master_for(master if isinstance(master, str) else None)
-        return chosen
-
-    open_url = opener if opener is not None else client_opener(the_master())
-    read = reader if reader is not None else disco_input_stream
-
-    def files(url: str) -> Iterator[str]:
-        if url.startswith("tag://"):
-            for replicas in the_master().ddfs.blobs(url[len("tag://") :]):
-                if replicas:
-                    yield from files(replicas[0])
-            return
-        if not url.startswith("dir://"):
-            yield url
-            return
-        stream, _ = open_url(url)
-        with stream:
-            data = stream.read()
-        if is_gzip_index(url):
-            import gzip
-
-            data = gzip.decompress(data)
-        for entry in parse_index(data, url):
-            yield entry.url
-
-    for result in urls:
-        replicas = [result] if isinstance(result, str) else list(result)
-        for url in files(replicas[0]):
-            stream, size = open_url(url)
-            with stream:
-                yield from read(stream, size, url)
