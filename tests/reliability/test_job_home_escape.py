@@ -33,7 +33,9 @@ def _zip(entries: list[tuple[str, bytes, int]], method: int = zipfile.ZIP_DEFLAT
 
 def _chain(depth: int, final: str, target: str) -> list[tuple[str, bytes, int]]:
     """``c1 -> .``, ``c1/c2 -> .``, ... and ``c1/.../cN/<final> -> <target>``."""
-    entries = [("/".join(f"c{i}" for i in range(1, n + 1)), b".", LINK) for n in range(1, depth + 1)]
+    entries = [
+        ("/".join(f"c{i}" for i in range(1, n + 1)), b".", LINK) for n in range(1, depth + 1)
+    ]
     path = "/".join(f"c{i}" for i in range(1, depth + 1))
     entries.append((f"{path}/{final}", target.encode(), LINK))
     return entries
@@ -129,4 +131,3 @@ def test_a_file_and_a_directory_of_one_name_is_a_jobpack_error(tmp_path: Path) -
     data = _zip([("a", b"x", 0o100644), ("a/b", b"y", 0o100644)])
     with pytest.raises(JobPackError, match="'a/b'"):
         safe_unzip(data, tmp_path)
-
