@@ -48,7 +48,14 @@ def is_gzip_index(url: str) -> bool:
 def _field_int(text: str, what: str, lineno: int, url: str) -> int:
     if not _INT.match(text):
         raise IndexFileError(f"index line {lineno}: {what} is not an integer: {text!r}", url)
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:
+        # Past Python's int_max_str_digits (4300): no size or label is that long.
+        raise IndexFileError(
+            f"index line {lineno}: {what} has {len(text)} characters, too long for an integer",
+            url,
+        ) from None
 
 
 def parse_index(data: bytes, url: str) -> list[IndexEntry]:

@@ -66,9 +66,13 @@ def _payload(what: str) -> JobDictError:
 # --- Erlang ~p, for the messages the master builds from the offending JSON term --------------
 
 
+_PRINTABLE_CONTROLS: Final = frozenset(b"\n\r\t\v\b\f\x1b")
+
+
 def _latin1_printable(codes: list[int]) -> bool:
-    # io_lib:printable_list/1 in its default latin1 range.
-    return all(32 <= c <= 126 or 160 <= c <= 255 or c in b"\n\r\t\v\b\f\x1b" for c in codes)
+    # io_lib:printable_list/1 in its default latin1 range. A set, not ``in bytes``: that
+    # raises ValueError for a code past 255, and any integer may come from the JSON.
+    return all(32 <= c <= 126 or 160 <= c <= 255 or c in _PRINTABLE_CONTROLS for c in codes)
 
 
 _ESCAPES: Final = {
@@ -98,6 +102,15 @@ def _erl_float(f: float) -> str:
     return f"{mantissa}e{int(exponent)}" if exponent else mantissa
 
 
+def _erl_int(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:
+        # Past Python's int_max_str_digits (4300): Erlang would print every digit; a message
+        # that long helps nobody, so say what it is.
+        return f"<an integer of {value.bit_length()} bits>"
+
+
 def erlang_term(value: Any) -> str:
     """Render a decoded JSON value as the master's ``~p`` prints its mochijson2 term (one line)."""
     if value is None:
@@ -105,11 +118,12 @@ def erlang_term(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return _erl_int(value)
     if isinstance(value, float):
         return _erl_float(value)
     if isinstance(value, str):
-        data = list(value.encode("utf-8"))
+        # surrogatepass: JSON may carry a lone surrogate ("\\ud800"), mochijson2 keeps its bytes.
+        data = list(value.encode("utf-8", "surrogatepass"))
         if not data:
             return "<<>>"
         if _latin1_printable(data):
@@ -301,10 +315,14 @@ JobDict: TypeAlias = ClassicJobDict | PipelineJobDict
 
 def jobdict_from_json(version: int, obj: Any) -> JobDict:
     """Check a jobdict of job pack ``version`` (1 or 2) as the master does."""
-    if version == 1:
-        return ClassicJobDict.from_json(obj)
-    if version == 2:
-        return PipelineJobDict.from_json(obj)
+    try:
+        if version == 1:
+            return ClassicJobDict.from_json(obj)
+        if version == 2:
+            return PipelineJobDict.from_json(obj)
+    except RecursionError:
+        # Printing the offending term walks it: a jobdict nested past the stack's depth.
+        raise _payload("nested too deeply") from None
     raise JobDictError(f"unsupported version '{version}'")
 
 

@@ -23,6 +23,19 @@ Where the original crashes or hangs on bad input, these raise :class:`DataError`
 - a payload cut short raises DataError naming the URL and the hunk's byte range;
 - a negative length in the netstring format raises DataError (the original could loop
   forever), and so does text that is not UTF-8 (the original raised UnicodeDecodeError).
+
+Nothing is allocated beyond what the data holds, even when a damaged hunk's checksum matches:
+
+- a hunk's data is at most :data:`MAX_HUNK_SIZE` (64 MiB) bytes, and the writer never writes a
+  larger one (ValueError: a record that big is a job's bug). A reader inflates at most that
+  much (a zlib bomb stops there: DataError), and refuses a payload length past it unread;
+- before the fast C unpickler sees a hunk, :func:`_plain_pickles` walks its opcodes: every
+  string's length must fit in the hunk, every memo index (``PUT``/``LONG_BINPUT``) must be
+  below the hunk's size, and the hunk must end with a whole record. CPython's C unpickler
+  (before 3.15) zero-fills a memo as large as any index it reads and reserves whatever a
+  string length claims: 1 GiB from a 43-byte hunk. A hunk that fails the walk is read by
+  pickle's pure-Python unpickler instead (its memo is a dict, its reads are what is there);
+- a record cut short, at the end of a hunk, is a DataError, never dropped in silence.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from __future__ import annotations
 import codecs
 import io
 import pickle
+import re
 import struct
 import zlib
 from bisect import bisect_right
@@ -46,6 +60,7 @@ __all__ = [
     "DEFAULT_COMPRESSION_LEVEL",
     "HEADER_SIZE",
     "HUNK_VERSION",
+    "MAX_HUNK_SIZE",
     "MIN_HUNK_SIZE",
     "PICKLE_PROTOCOL",
     "PY2_STR_ENCODING",
@@ -67,6 +82,10 @@ HUNK_VERSION: Final = 0x81
 #: A hunk header: version byte, compressed flag, CRC32 of the data, payload length.
 HEADER_SIZE: Final = 14
 MIN_HUNK_SIZE: Final = MiB
+#: The most data a hunk may hold, inflated: the writer refuses to write more, readers to read.
+MAX_HUNK_SIZE: Final = 64 * MiB
+# zlib's worst expansion of incompressible data: 5 bytes per 16 KiB block, and its frame.
+_MAX_PAYLOAD: Final = MAX_HUNK_SIZE + MAX_HUNK_SIZE // 16384 * 5 + 64
 DEFAULT_COMPRESSION_LEVEL: Final = 2
 PICKLE_PROTOCOL: Final = 1
 #: How Python 2 ``str`` records are decoded (the original used ASCII and crashed otherwise).
@@ -249,6 +268,12 @@ class DiscoOutputStream:
         self._hunk_size = totals[count] - base
 
     def _write_hunk(self, data: bytes) -> None:
+        if len(data) > MAX_HUNK_SIZE:
+            # Readers refuse such a hunk as a zlib bomb would be refused: fail here, saying why.
+            raise ValueError(
+                f"a hunk of {len(data)} bytes is larger than MAX_HUNK_SIZE ({MAX_HUNK_SIZE}): "
+                "a record (or min_hunk_size) that large cannot be read back"
+            )
         hunk = encode_hunk(data, self.compression_level)
         self.stream.write(hunk)
         self._written += len(hunk)
@@ -359,14 +384,29 @@ def _read_upto(read: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
+def _skip(read: Any, size: int) -> None:
+    """Read past ``size`` bytes without keeping them."""
+    while size > 0:
+        chunk: bytes = read(min(size, _MAX_READ))
+        if not chunk:
+            return
+        size -= len(chunk)
+
+
 def _hunk_data(payload: bytes, length: int, compressed: int, checksum: int) -> tuple[bytes, str]:
     """The hunk's data, and what is wrong with it ("" when nothing is)."""
     if compressed:
+        inflater = zlib.decompressobj()
         try:
-            data = zlib.decompress(payload)
+            # Never more than a writer can have written: a zlib bomb stops here.
+            data = inflater.decompress(payload, MAX_HUNK_SIZE + 1)
         except zlib.error as exc:
-            # A payload cut short lands here too, with zlib's own message (as the original).
             return b"", str(exc)
+        if len(data) > MAX_HUNK_SIZE:
+            return b"", f"Hunk inflates past MAX_HUNK_SIZE ({MAX_HUNK_SIZE} bytes)"
+        if not inflater.eof:
+            # A payload cut short, with zlib's own message (as the original).
+            return b"", "Error -5 while decompressing data: incomplete or truncated stream"
     else:
         data = payload
         if len(payload) < length:
@@ -374,6 +414,94 @@ def _hunk_data(payload: bytes, length: int, compressed: int, checksum: int) -> t
     if zlib.crc32(data) != checksum:
         return data, "Checksum does not match"
     return data, ""
+
+
+# --- the opcode walk that decides whether the C unpickler may read a hunk -------------------
+
+# Opcodes whose argument is fixed in size and claims nothing (no length, no memo slot to
+# make): a run of them is skipped by one regex match. LONG_BINPUT with an index below 2**16
+# is here; strings of up to 31 bytes too (the common short key), each by its length byte.
+_NOARG: Final = b"().012NQRabdelost}])u\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94"
+_SHORT: Final = 32
+
+
+def _counted(prefix_zeros: int) -> bytes:
+    return b"|".join(
+        re.escape(bytes([n]) + b"\0" * prefix_zeros) + (b"[\\x00-\\xff]{%d}" % n if n else b"")
+        for n in range(_SHORT)
+    )
+
+
+_OPCODE_RUN: Final = re.compile(
+    b"(?:(["
+    + re.escape(_NOARG)
+    + b"]|[Kqh\\x80\\x82][\\x00-\\xff]|[M\\x83][\\x00-\\xff]{2}|[Jj\\x84][\\x00-\\xff]{4}"
+    + b"|G[\\x00-\\xff]{8}|r[\\x00-\\xff]{2}\\x00\\x00|[XTB](?:"
+    + _counted(3)
+    + b")|[UC\\x8a\\x8c](?:"
+    + _counted(0)
+    + b")))*+",
+    re.DOTALL,
+)
+_LEN4: Final = struct.Struct("<I")
+_LEN8: Final = struct.Struct("<Q")
+_STOP: Final = ord(".")
+_LINE_OPS: Final = frozenset(b"IFLSVPgp")
+_TWO_LINE_OPS: Final = frozenset(b"ci")
+
+
+def _plain_pickles(data: bytes) -> bool:
+    """True when ``data`` is whole pickles that claim no more than they hold.
+
+    Walks the opcodes as the unpickler will: every counted string fits in ``data``, every
+    memo index it stores is below ``len(data)``, no out-of-band buffer, and the last opcode
+    is a STOP. Anything else (even what is merely unusual) is left to the safe unpickler.
+    """
+    end = len(data)
+    pos = 0
+    run = _OPCODE_RUN.match
+    len4 = _LEN4.unpack_from
+    while True:
+        match = run(data, pos)
+        if match is None:  # never: the run may be empty
+            return False
+        pos = match.end()
+        if pos >= end:
+            last = match.start(1)
+            return last >= 0 and data[last] == _STOP
+        op = data[pos]
+        if op in b"XTB\x8b":
+            pos += 5 + len4(data, pos + 1)[0] if pos + 5 <= end else end + 1
+        elif op in b"UC\x8a\x8c":
+            pos += 2 + data[pos + 1] if pos + 2 <= end else end + 1
+        elif op == 0x72:  # LONG_BINPUT: the C unpickler's memo grows to twice the index
+            if pos + 5 > end or len4(data, pos + 1)[0] >= end:
+                return False
+            pos += 5
+        elif op in b"\x8d\x8e\x95":  # 8-byte lengths: BINUNICODE8, BINBYTES8, FRAME
+            if pos + 9 > end:
+                return False
+            size = _LEN8.unpack_from(data, pos + 1)[0]
+            if pos + 9 + size > end:
+                return False
+            pos += 9 if op == 0x95 else 9 + size  # a frame's content is opcodes: walk on
+        elif op in _LINE_OPS or op in _TWO_LINE_OPS:
+            line_end = data.find(b"\n", pos + 1)
+            if line_end < 0:
+                return False
+            if op == 0x70:  # PUT: a memo index in decimal
+                digits = data[pos + 1 : line_end]
+                if not digits.isdigit() or len(digits) > 9 or int(digits) >= end:
+                    return False
+            if op in _TWO_LINE_OPS:
+                line_end = data.find(b"\n", line_end + 1)
+                if line_end < 0:
+                    return False
+            pos = line_end + 1
+        else:
+            return False
+        if pos > end:
+            return False
 
 
 def _describe(exc: BaseException) -> str:
@@ -412,10 +540,21 @@ def _salvage(
     skips is what the original skipped.
     """
     stream = io.BytesIO(data)
+    size = len(data)
     while True:
+        at = stream.tell()
         try:
             record = _SalvageUnpickler(stream, encoding=PY2_STR_ENCODING).load()
-        except EOFError:
+        except EOFError as exc:
+            if at >= size:
+                return
+            # A record begun and not finished: the hunk lost its end.
+            if not ignore_corrupt:
+                message = (
+                    f"Corrupted data between bytes {start}-{end}: a record cut short "
+                    f"at byte {at} of the hunk's {size}"
+                )
+                raise DataError(message, url) from exc
             return
         except Exception as exc:  # any failure of the unpickler is bad data
             if not ignore_corrupt:
@@ -457,14 +596,28 @@ def disco_input_stream(
         compressed, checksum, length = _HEADER_TAIL.unpack(tail)
         if not length:
             return
-        payload = _read_upto(read, length)
         start = offset
         offset += length
+        if length > _MAX_PAYLOAD:
+            # Not read into memory: no writer makes a hunk this large.
+            fault = f"Hunk of {length} bytes is larger than MAX_HUNK_SIZE ({MAX_HUNK_SIZE})"
+            if not skip_corrupt:
+                raise DataError(f"Corrupted data between bytes {start}-{offset}: {fault}", url)
+            _skip(read, length)
+            continue
+        payload = _read_upto(read, length)
         data, fault = _hunk_data(payload, length, compressed, checksum)
         if fault:
             if not skip_corrupt:
                 raise DataError(f"Corrupted data between bytes {start}-{offset}: {fault}", url)
             yield from _salvage(data, skip=0, start=start, end=offset, url=url, ignore_corrupt=True)
+            continue
+        if not _plain_pickles(data):
+            # What the C unpickler must not see (or merely cannot be vouched for): read it
+            # the safe way, which also names the fault.
+            yield from _salvage(
+                data, skip=0, start=start, end=offset, url=url, ignore_corrupt=skip_corrupt
+            )
             continue
         # One unpickler for the whole hunk, over a buffered reader (it prefetches with peek):
         # several times faster than pickle.load per record. The shared memo cannot change a

@@ -18,10 +18,12 @@ import json
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -72,6 +74,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: Top-level names the master writes itself after unpacking (``.disco/`` holds task results).
+RESERVED_NAMES: Final = frozenset({"jobfile", ".jobhome", ".disco"})
+
+# Everything zipfile and zlib raise on a malformed, truncated or unsupported archive
+# (RuntimeError: an encrypted member; struct.error: a cut header).
+_ZIP_ERRORS: Final = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    NotImplementedError,
+    ValueError,
+    RuntimeError,
+    struct.error,
+    zlib.error,
+)
+
+
 def _checked_member(home: Path, name: str) -> Path:
     """Where zip entry ``name`` lands in ``home``; JobPackError if it would land outside."""
     if not name or "\\" in name or "\0" in name:
@@ -81,13 +100,23 @@ def _checked_member(home: Path, name: str) -> Path:
         raise JobPackError(f"jobhome entry {name!r}: absolute path refused")
     if ".." in posix.parts:
         raise JobPackError(f"jobhome entry {name!r}: '..' refused (it would leave the job home)")
+    if not posix.parts or posix.parts[0] in RESERVED_NAMES:
+        raise JobPackError(f"jobhome entry {name!r}: a name the master keeps for itself")
     target = home.joinpath(*posix.parts)
-    # A symlink extracted earlier (or planted) must not redirect a later entry.
+    # No link is ever made in a job home; this still stops one planted beside it.
     real_home = os.path.realpath(home)
     real_parent = os.path.realpath(target.parent)
     if os.path.commonpath([real_home, real_parent]) != real_home:
         raise JobPackError(f"jobhome entry {name!r}: would land outside the job home")
     return target
+
+
+def _write_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    # O_NOFOLLOW: never write through a link, whatever made it.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(target, flags, 0o644)
+    with archive.open(info) as src, os.fdopen(fd, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _checked_name(jobname: str) -> str:
@@ -100,44 +129,48 @@ def _checked_name(jobname: str) -> str:
 def safe_unzip(data: bytes, home: Path) -> list[str]:
     """Unpack the jobhome zip ``data`` into ``home``; the names written.
 
-    Refuses (JobPackError) absolute names, ``..`` components and links pointing outside
-    ``home``: the real master does not check, whoever unpacks must. Executable bits kept.
+    The real master does not check, so whoever unpacks must. JobPackError, naming the entry,
+    for: a malformed, truncated, encrypted or unsupported archive or member; an absolute
+    name, a ``..`` component or a name the master keeps (``jobfile``, ``.jobhome``,
+    ``.disco``); and any symbolic link. Links are refused outright rather than resolved:
+    the original client zips files with ``ZipFile.write`` (links followed, never stored)
+    and the real master's unzip writes every entry as a regular file, so no job pack
+    needs one, and a home without links cannot be redirected. Every name is checked before
+    anything is written. Executable bits kept.
     """
     import io
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as e:
+    except _ZIP_ERRORS as e:
         raise JobPackError(f"jobhome is not a zip archive: {e}") from None
     written: list[str] = []
     with archive:
         infos = archive.infolist()
-        # Check every name first, so a refused pack writes nothing at all.
-        for info in infos:
-            _checked_member(home, info.filename)
+        targets = []
         for info in infos:
             target = _checked_member(home, info.filename)
-            mode = info.external_attr >> 16
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if stat.S_ISLNK(mode):
-                link = archive.read(info).decode("utf-8", "replace")
-                resolved = os.path.normpath(os.path.join(os.path.dirname(target), link))
-                real_home = os.path.realpath(home)
-                if os.path.isabs(link) or os.path.commonpath([real_home, resolved]) != real_home:
-                    raise JobPackError(
-                        f"jobhome entry {info.filename!r}: link to {link!r} leaves the job home"
-                    )
-                os.symlink(link, target)
-            else:
-                if target.is_symlink():
-                    raise JobPackError(f"jobhome entry {info.filename!r}: overwrites a link")
-                with archive.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                if mode & 0o111:
-                    os.chmod(target, 0o755)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise JobPackError(
+                    f"jobhome entry {info.filename!r}: a symbolic link (job homes hold none)"
+                )
+            targets.append(target)
+        for info, target in zip(infos, targets, strict=True):
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_member(archive, info, target)
+            except _ZIP_ERRORS as e:
+                raise JobPackError(f"jobhome entry {info.filename!r}: {e}") from None
+            except (FileExistsError, NotADirectoryError, IsADirectoryError) as e:
+                # A file and a directory of one name, or a member beneath a file.
+                raise JobPackError(
+                    f"jobhome entry {info.filename!r}: clashes with another entry: {e.strerror}"
+                ) from None
+            if (info.external_attr >> 16) & 0o111:
+                os.chmod(target, 0o755)
             written.append(info.filename)
     return written
 
