@@ -1,6 +1,6 @@
-"""Jobs on the client (seed: ``disco.job``): ``Job``, ``JobPack`` and ``result_iterator``."""
+"""Jobs on the client (seed: ``disco.job``): Job, JobChain, JobPack, result_iterator."""
 
-from discoworker.app.job import Job, result_iterator
+from discoworker.app.job import Job, JobChain, result_iterator
 from discoworker.domain.jobpack import JobPack
 
-__all__ = ["Job", "JobPack", "result_iterator"]
+__all__ = ["Job", "JobChain", "JobPack", "result_iterator"]

@@ -12,7 +12,7 @@ from discoworker.app.results import result_iterator
 from discoworker.app.worker import Worker as BaseWorker
 from discoworker.errors import CommError, JobError
 
-__all__ = ["Job", "Results", "recording_runs", "result_iterator"]
+__all__ = ["Job", "JobChain", "Results", "recording_runs", "result_iterator"]
 
 
 def _classic_worker() -> BaseWorker:
@@ -46,6 +46,18 @@ class Results(list[list[str]]):
     def __init__(self, results: Iterable[list[str]], master: Master | None = None) -> None:
         super().__init__(results)
         self.master = master
+
+
+class _MarshalledStats:
+    """What ``pstats.Stats`` reads a profile from: ``create_stats`` and ``stats``."""
+
+    def __init__(self, data: bytes) -> None:
+        import marshal
+
+        self.stats = marshal.loads(data)
+
+    def create_stats(self) -> None:
+        """Nothing to make: the stats were loaded."""
 
 
 class Job:
@@ -94,6 +106,7 @@ class Job:
         """Pack the job with ``jobargs``, submit it, and take the name the master gives it."""
         pack = self.worker.jobpack(self, **jobargs)
         self.name = self.master.submit(pack.dumps())
+        self._submitted = True
         if _recorders:
             _recorders[-1].append(self)
         return self
@@ -120,6 +133,36 @@ class Job:
         if status.status == "dead":
             raise JobError(self.name, self._death_reason())
         return Results(status.results, self.master)
+
+    def status(self) -> str:
+        """``unknown job`` before :meth:`run`, then ``active``, ``ready`` or ``dead``."""
+        if not getattr(self, "_submitted", False):
+            return "unknown job"
+        return self.master.results(self.name, 0).status
+
+    def stageresults(self, stage: str) -> list[list[str]]:
+        """The outputs of one stage of the job so far (``map``, ``reduce``, a pipeline stage)."""
+        return self.master.stage_results(self.name, stage)
+
+    def profile_stats(self, mode: str = "", stream: Any = None) -> Any:
+        """The cProfile stats of a job run with ``profile=True``, as one ``pstats.Stats``.
+
+        ``mode`` keeps the tasks of one stage (``map``, ``reduce``); JobError without data.
+        """
+        import pstats
+        import sys
+
+        keys = [k for k in self.oob_list() if k.startswith(f"profile-{mode}")]
+        if not keys:
+            raise JobError(self.name, f"no profile data{f' for {mode}' if mode else ''}: "
+                                      "run the job with profile=True")
+        out = stream if stream is not None else sys.stdout
+        stats = pstats.Stats(_MarshalledStats(self.oob_get(keys[0])), stream=out)
+        for key in keys[1:]:
+            stats.add(pstats.Stats(_MarshalledStats(self.oob_get(key)), stream=out))
+        stats.strip_dirs()
+        stats.sort_stats("cumulative")
+        return stats
 
     def jobinfo(self) -> dict[str, Any]:
         """What the master says of the job (status, stages, inputs, results)."""
@@ -167,3 +210,54 @@ class Job:
         errors = [e.message for e in self.master.events(self.name) if "ERROR" in e.message
                   or "FATAL" in e.message or "failed" in e.message.lower()]
         return errors[-1] if errors else "the job died (no error event recorded)"
+
+
+class JobChain(dict[Job, Any]):
+    """Jobs mapped to their inputs, where an input may be another job of the chain.
+
+    :meth:`wait` runs each job as soon as the jobs it reads are ready, giving it their
+    results as its input (seed: ``disco.job.JobChain``).
+    """
+
+    def wait(self, poll_interval: float = 1.0) -> JobChain:
+        """Run the jobs as their inputs become ready; return when every job is ready."""
+        while sum(self.walk()) < len(self):
+            time.sleep(poll_interval)
+        return self
+
+    def walk(self) -> Iterator[int]:
+        """One pass: start the jobs whose inputs are ready; a 1 for each ready job."""
+        for job in self:
+            status = job.status()
+            if status == "unknown job":
+                inputs = self.inputs(job)
+                if inputs is not None:
+                    job.run(input=inputs)
+            elif status == "ready":
+                yield 1
+            elif status != "active":
+                raise JobError(job.name, f"the job is {status}")
+
+    def inputs(self, job: Job) -> list[Any] | None:
+        """The job's inputs, with each job of the chain replaced by its results; None while
+        one of those jobs has not finished."""
+        given = self[job]
+        items = [given] if isinstance(given, str | Job) else list(given)
+        inputs: list[Any] = []
+        for item in items:
+            if not isinstance(item, Job):
+                inputs.append(item)
+                continue
+            status = item.status()
+            if status in ("unknown job", "active"):
+                return None
+            if status != "ready":
+                raise JobError(item.name, f"the job is {status}: {job.name} cannot read it")
+            inputs.extend(item.results())
+        return inputs
+
+    def purge(self) -> None:
+        """Purge every job of the chain that ran."""
+        for job in self:
+            if job.status() != "unknown job":
+                job.purge()

@@ -103,6 +103,9 @@ class Master(Protocol):
     def jobs(self) -> list[tuple[float, str, str]]:
         """``(start time, status, jobname)`` for every job, newest first."""
 
+    def stage_results(self, jobname: str, stage: str) -> list[list[str]]:
+        """The outputs of one stage of the job so far, as replica lists."""
+
     @property
     def ddfs(self) -> Ddfs:
         """The master's DDFS."""
