@@ -48,18 +48,6 @@ class Results(list[list[str]]):
         self.master = master
 
 
-class _MarshalledStats:
-    """What ``pstats.Stats`` reads a profile from: ``create_stats`` and ``stats``."""
-
-    def __init__(self, data: bytes) -> None:
-        import marshal
-
-        self.stats = marshal.loads(data)
-
-    def create_stats(self) -> None:
-        """Nothing to make: the stats were loaded."""
-
-
 class Job:
     """A job: a name, the master it runs on and the worker that carries it.
 
@@ -149,17 +137,25 @@ class Job:
 
         ``mode`` keeps the tasks of one stage (``map``, ``reduce``); JobError without data.
         """
+        import os
         import pstats
         import sys
+        import tempfile
 
         keys = [k for k in self.oob_list() if k.startswith(f"profile-{mode}")]
         if not keys:
             raise JobError(self.name, f"no profile data{f' for {mode}' if mode else ''}: "
                                       "run the job with profile=True")
         out = stream if stream is not None else sys.stdout
-        stats = pstats.Stats(_MarshalledStats(self.oob_get(keys[0])), stream=out)
-        for key in keys[1:]:
-            stats.add(pstats.Stats(_MarshalledStats(self.oob_get(key)), stream=out))
+        with tempfile.TemporaryDirectory(prefix="discoworker-profile-") as where:
+            # pstats reads a profile from a file; the tasks' profiles are marshalled stats.
+            paths = []
+            for n, key in enumerate(keys):
+                path = os.path.join(where, str(n))
+                with open(path, "wb") as f:
+                    f.write(self.oob_get(key))
+                paths.append(path)
+            stats = pstats.Stats(*paths, stream=out)
         stats.strip_dirs()
         stats.sort_stats("cumulative")
         return stats
