@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,16 +51,19 @@ def test_the_original_smoke_job_prints_equal_on_discoworker_master_off_port_8989
         if LIVE:
             pytest.fail(missing)
         pytest.skip(missing)
-    master = subprocess.Popen(
-        [sys.executable, "-m", "discoworker.adapters.cli", "master", "--port", "0",
-         "--data-dir", str(tmp_path / "data"), "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_clean_env(),
-    )
+    out = tmp_path / "master.out"  # a file: a pipe nobody reads would stall its log
+    with open(out, "w") as f:
+        master = subprocess.Popen(
+            [sys.executable, "-m", "discoworker.adapters.cli", "master", "--port", "0",
+             "--data-dir", str(tmp_path / "data"), "--workers", "2"],
+            stdout=f, stderr=subprocess.STDOUT, env=_clean_env(),
+        )
     try:
-        assert master.stdout is not None
-        line = master.stdout.readline()
-        match = re.search(r"http://localhost:(\d+)", line)
-        assert match, f"discoworker master did not start: {line!r}"
+        deadline = time.monotonic() + 60
+        while not (match := re.search(r"http://localhost:(\d+)", out.read_text())):
+            assert master.poll() is None and time.monotonic() < deadline, (
+                f"discoworker master did not start: {out.read_text()[-2000:]}")
+            time.sleep(0.05)
         port = match.group(1)
         assert port != "8989"
         env = {**_clean_env(), "DISCO_MASTER": match.group(0), "DISCO_PORT": port}

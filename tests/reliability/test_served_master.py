@@ -30,28 +30,31 @@ VERSION = b"GET /disco/version HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 def start_master(
-    data: Path, *, idle_timeout: float = IDLE_TIMEOUT, limit_fds: int | None = None
+    tmp: Path, *, idle_timeout: float = IDLE_TIMEOUT, limit_fds: int | None = None
 ) -> subprocess.Popen[str]:
-    """``discoworker master --port 0``; its port on ``proc.port``.
+    """``discoworker master --port 0`` on ``tmp/data``; its port on ``proc.port``.
 
-    ``limit_fds``: the command runs with both its limits on open files set to that.
+    ``limit_fds``: the command runs with both its limits on open files set to that. Its output
+    goes to a file: a pipe nobody reads would stall its log once full.
     """
     limit = (f"import resource; resource.setrlimit(resource.RLIMIT_NOFILE, ({limit_fds}, "
              f"{limit_fds}))" if limit_fds else "")
     run = "import runpy\nrunpy.run_module('discoworker.adapters.cli', run_name='__main__')"
     command = f"{limit}\n{run}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", command, "master", "--port", "0", "--data-dir", str(data),
-         "--workers", "1", "--idle-timeout", str(idle_timeout)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"http://localhost:(\d+)", line)
-    if not match:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"discoworker master did not start: {line!r}")
+    out = tmp / "master.out"
+    with open(out, "w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", command, "master", "--port", "0",
+             "--data-dir", str(tmp / "data"), "--workers", "1",
+             "--idle-timeout", str(idle_timeout)],
+            stdout=f, stderr=subprocess.STDOUT, text=True,
+        )
+    deadline = time.monotonic() + 60
+    while not (match := re.search(r"http://localhost:(\d+)", out.read_text())):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_master(proc)
+            pytest.fail(f"discoworker master did not start: {out.read_text()[-2000:]}")
+        time.sleep(0.05)
     proc.port = int(match.group(1))  # type: ignore[attr-defined]
     return proc
 

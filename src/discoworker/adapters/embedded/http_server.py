@@ -542,7 +542,7 @@ class _HttpServer(ThreadingHTTPServer):
             del self._conns[oldest]
         with contextlib.suppress(OSError):
             oldest.shutdown(socket.SHUT_RDWR)
-        log.info("http.idle_connection_shed", open=len(self._conns))
+        log.debug("http.idle_connection_shed", open=len(self._conns))
         return True
 
     def get_request(self) -> tuple[socket.socket, Any]:
