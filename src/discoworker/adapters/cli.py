@@ -111,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     # SUPPRESS: given before the subcommand, the global --data-dir must not be reset here.
     serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="the data directory")
     serve.add_argument("--workers", type=int, help="task processes at once (default: CPUs)")
+    serve.add_argument("--idle-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="close a connection silent this long (default: 30)")
     serve.set_defaults(command=_serve)
     return parser
 
@@ -276,8 +278,9 @@ def _serve(args: argparse.Namespace) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     try:
-        server = serve(data_dir, port=args.port, workers=args.workers)
-    except OSError as exc:
+        server = serve(data_dir, port=args.port, workers=args.workers,
+                       idle_timeout=args.idle_timeout)
+    except (OSError, ValueError) as exc:
         raise DiscoError(f"cannot serve on port {args.port}: {exc}") from None
 
     def stop(signum: int, frame: object) -> None:

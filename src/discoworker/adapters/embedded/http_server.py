@@ -11,10 +11,13 @@ Disco client work against it unchanged.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import resource
 import shutil
+import socket
 import threading
 import time
 import urllib.parse
@@ -39,12 +42,23 @@ VERSION = "0.5.4"
 MAX_JOB_PACKET = 1 << 30
 #: The most a JSON control or tag body may hold.
 MAX_JSON_BODY = 64 << 20
+#: The longest ``get_results`` wait, in ms: Erlang's ``receive ... after`` limit.
+MAX_TIMEOUT_MS = (1 << 32) - 1
+#: Seconds a connection may stay silent (before its request, or within one) before it is closed.
+IDLE_TIMEOUT = 30.0
+#: Connections waiting to be accepted: the kernel's queue (capped by ``somaxconn``).
+BACKLOG = 4096
+#: The most connections served at once, when the descriptor limit allows as many.
+MAX_CONNECTIONS = 4096
+# Descriptors kept for what is not a connection: workers' pipes, files served, the data dir.
+_FD_RESERVE = 128
 
 # mochiweb's reason phrases, which the recordings show.
 _REASONS = {
     200: "OK", 201: "Created", 206: "Partial Content", 400: "Bad Request", 403: "Forbidden",
     404: "Object Not Found", 411: "Length Required", 413: "Request Entity Too Large",
-    500: "Internal Server Error", 501: "Not Implemented",
+    408: "Request Timeout", 500: "Internal Server Error", 501: "Not Implemented",
+    503: "Service Unavailable",
 }
 # The master's reasons for a job pack it could not read (jobpack.erl); HttpMaster tells a
 # pack fault from a jobdict fault by them.
@@ -61,6 +75,14 @@ _POLL = 0.05
 def _json(value: object) -> bytes:
     # Compact, as mochijson2 writes it.
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def _loads(data: bytes) -> object:
+    """The JSON of a request body; ValueError, with the reason, for anything unreadable."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _stamp() -> str:
@@ -205,14 +227,19 @@ class Api:
         if length > MAX_JSON_BODY:
             return Reply.bare(413, "Request body too large")
         try:
-            payload = json.loads(body.read(length))
-        except ValueError:
-            return Reply.bare(400, _json(f"{op}: the body is not JSON").decode())
+            payload = _loads(body.read(length))
+        except ValueError as exc:
+            return Reply.bare(400, _json(f"{op}: the body is not JSON ({exc})").decode())
         if op == "get_results":
             match payload:
                 case [int() as timeout, list(names)] if not isinstance(timeout, bool) and all(
                     isinstance(n, str) for n in names
                 ):
+                    if timeout > MAX_TIMEOUT_MS:
+                        return Reply.bare(400, _json(
+                            f"get_results: timeout_ms {_cut(str(timeout), 40)} is over "
+                            f"{MAX_TIMEOUT_MS}"
+                        ).decode())
                     return Reply.json(self._results(timeout, names))
             return _bad_payload(op, "[timeout_ms, [jobname, ...]]", payload)
         if op in ("kill_job", "clean_job", "purge_job"):
@@ -296,7 +323,7 @@ class Api:
             if length > MAX_JSON_BODY:
                 return Reply.bare(403, "Invalid request.")
             try:
-                urls = json.loads(body.read(length))
+                urls = _loads(body.read(length))
             except ValueError:
                 return Reply.bare(403, "Invalid request body.")
             if not isinstance(urls, list) or not all(
@@ -342,9 +369,15 @@ class Api:
         return Reply(201, _json(f"disco://{self.master.locality.host}/ddfs/{rel}"))
 
 
+def _cut(text: str, keep: int) -> str:
+    return text if len(text) <= keep else text[:keep] + "..."
+
+
 def _bad_payload(op: str, wanted: str, payload: object) -> Reply:
-    got = json.dumps(payload)
-    got = got if len(got) <= 80 else got[:80] + "..."
+    try:
+        got = _cut(json.dumps(payload), 80)
+    except (RecursionError, ValueError):  # deep, or an integer past Python's digit limit
+        got = f"a JSON {type(payload).__name__}"
     return Reply.bare(400, _json(f"{op}: expected {wanted}, got {got}").decode())
 
 
@@ -394,6 +427,25 @@ class _Handler(BaseHTTPRequestHandler):
         """The Server header."""
         return "discoworker"
 
+    def setup(self) -> None:
+        """Every read and write on the connection gives up after the server's idle timeout."""
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)
+
+    def handle(self) -> None:
+        """Serve the connection; a client that went silent or away is no error of ours."""
+        try:
+            super().handle()
+        except OSError as exc:  # TimeoutError, ConnectionResetError, BrokenPipeError...
+            log.debug("http.connection_dropped", client=self.client_address[0], error=str(exc))
+            self.close_connection = True
+
+    def parse_request(self) -> bool:
+        """Read the request head; from then on the connection is busy, never shed as idle."""
+        ok = super().parse_request()
+        self.server.busy(self.request)
+        return ok
+
     def _serve(self) -> None:
         self.close_connection = True  # as the master, which forces every connection closed
         method = self.command
@@ -410,6 +462,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = cast(BinaryIO, self.rfile)
             reply = self.server.api.handle(method, self.path, headers, body, length)
+        except TimeoutError:
+            reply = Reply.bare(408, f"No data for {self.server.idle_timeout:g} s")
         except Exception:  # a bug here must not leave the client waiting
             log.exception("http.request_failed", method=method, path=self.path)
             reply = Reply.bare(500, "Internal server error")
@@ -450,10 +504,104 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HttpServer(ThreadingHTTPServer):
-    """The stdlib threading server, holding the :class:`Api` its handlers answer with."""
+    """The stdlib threading server with the limits a long-running service needs.
+
+    A thread per connection, so a ``get_results`` long poll never holds up another request. A
+    deep accept queue (:data:`BACKLOG`); a connection silent for ``idle_timeout`` seconds is
+    closed; at most ``max_connections`` at once: past that the oldest connection still waiting
+    for its request is closed to make room, or, when every one is busy, the newcomer is answered
+    503 at once. Out of descriptors, it does the same instead of spinning on ``accept``.
+    """
 
     daemon_threads = True
+    request_queue_size = BACKLOG
     api: Api
+
+    def __init__(
+        self, address: tuple[str, int], idle_timeout: float, max_connections: int
+    ) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        # Every open connection, in the order accepted, and whether its request head is read.
+        self._conns: dict[socket.socket, bool] = {}
+        self._conns_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def busy(self, conn: socket.socket) -> None:
+        """``conn`` has sent its request: it is no longer idle."""
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns[conn] = True
+
+    def _shed_idle(self) -> bool:
+        # Shutting the socket down wakes its thread's read with EOF; the thread closes it.
+        with self._conns_lock:
+            oldest = next((c for c, busy in self._conns.items() if not busy), None)
+            if oldest is None:
+                return False
+            del self._conns[oldest]
+        with contextlib.suppress(OSError):
+            oldest.shutdown(socket.SHUT_RDWR)
+        log.debug("http.idle_connection_shed", open=len(self._conns))
+        return True
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept; out of descriptors, free an idle connection's and pause rather than spin."""
+        try:
+            return self.socket.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("http.out_of_descriptors", open=len(self._conns))
+                if not self._shed_idle():
+                    time.sleep(0.05)
+            raise  # socketserver drops the attempt; the client waits in the queue
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start the connection's thread, within the cap on connections."""
+        with self._conns_lock:
+            full = len(self._conns) >= self.max_connections
+        if full and not self._shed_idle():
+            log.warning("http.too_many_connections", open=len(self._conns))
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                text = f"{self.max_connections} connections open, all busy: try again"
+                request.sendall(
+                    f"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                    f"Content-Type: text/plain\r\nContent-Length: {len(text)}\r\n\r\n{text}"
+                    .encode()
+                )
+            self.shutdown_request(request)
+            return
+        with self._conns_lock:
+            self._conns[request] = False
+        super().process_request(request, client_address)
+
+    def close_request(self, request: Any) -> None:
+        """The connection is done: it no longer counts."""
+        with self._conns_lock:
+            self._conns.pop(request, None)
+        super().close_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log, rather than print a traceback on the master's terminal."""
+        log.exception("http.connection_failed", client=str(client_address))
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the soft limit now.
+
+    Each connection holds a descriptor, and the default soft limit (often 1024, or 256) is far
+    below what the hard limit allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):  # e.g. macOS refuses more than OPEN_MAX
+        return soft
+    return target
 
 
 @attrs.define
@@ -511,13 +659,26 @@ def serve(
     workers: int | None = None,
     max_attempts: int = 3,
     bind: str = "127.0.0.1",
+    idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int | None = None,
 ) -> MasterServer:
     """Bind ``port`` on loopback (0: a free one) and make the master advertising it.
 
     The master's host is ``localhost``, so its ``dir://localhost/...`` results resolve here;
-    call :meth:`MasterServer.start` or :meth:`MasterServer.serve_forever` to answer.
+    call :meth:`MasterServer.start` or :meth:`MasterServer.serve_forever` to answer. A connection
+    silent for ``idle_timeout`` seconds is closed; at most ``max_connections`` are open at once
+    (default: :data:`MAX_CONNECTIONS`, fewer if the descriptor limit, raised to its hard limit
+    here, is lower).
     """
-    httpd = _HttpServer((bind, port), _Handler)
+    if not 0 <= port <= 65535:
+        raise ValueError("a port is a number from 0 to 65535")
+    if idle_timeout <= 0:
+        raise ValueError(f"idle_timeout must be positive, not {idle_timeout}")
+    fds = raise_fd_limit()
+    if max_connections is None:
+        room = MAX_CONNECTIONS if fds == resource.RLIM_INFINITY else fds - _FD_RESERVE
+        max_connections = max(16, min(MAX_CONNECTIONS, room))
+    httpd = _HttpServer((bind, port), idle_timeout, max_connections)
     try:
         actual = int(httpd.server_address[1])
         url = f"http://localhost:{actual}"

@@ -120,6 +120,22 @@ class EmbeddedMaster:
             self._host, str(self._store.disco_data), str(self._store.ddfs_data), self._disco_port
         )
 
+    def _node_settings(self) -> dict[str, str]:
+        # Served over HTTP, this master is a node with a settings file: the original worker
+        # reads the port from it (not from the TASK reply) when it resolves dir:// inputs.
+        if not self._master_url.startswith(("http://", "https://")):
+            return {}
+        return {
+            "DISCO_MASTER": self._master_url,
+            "DISCO_PORT": str(self._disco_port),
+            "DDFS_PUT_PORT": str(self._put_port),
+            "DISCO_DATA": str(self._store.disco_data),
+            "DDFS_DATA": str(self._store.ddfs_data),
+            # As start.sh of a real node: the original library's SyntaxWarnings, printed on
+            # stderr before WORKER, would fail every task; a user's own setting wins.
+            "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore"),
+        }
+
     # --- submit ---------------------------------------------------------------------------
 
     def submit(self, jobpack: bytes) -> str:
@@ -146,7 +162,7 @@ class EmbeddedMaster:
         self._event(job, "master", f'Created job "{name}"')
         self._save(job)
         command = [str(home / jobdict.worker)]
-        env = worker_env(jobenvs)
+        env = worker_env(jobenvs, settings=self._node_settings())
         thread = threading.Thread(
             target=self._coordinate, args=(job, command, home, env), name=f"job {name}", daemon=True
         )

@@ -1,7 +1,7 @@
 """One task run: start the job's worker program and speak the master's side of the protocol.
 
 The worker is ``jobdict.worker`` inside the job home, run with the job home as working
-directory and an environment without the Disco settings plus the job's ``jobenvs``. It writes
+directory and the node's environment (Disco settings: the node's own) plus ``jobenvs``. It writes
 frames on its stderr (stdout is folded into the same pipe, as the real master does) and reads
 the replies on its stdin. After ``DONE``, ``ERROR`` or ``FATAL`` nothing is replied: stdin is
 closed and the worker killed (SIGKILL to its process group), as recorded from a real master.
@@ -95,10 +95,16 @@ class TaskLink:
     event: Callable[[str], None]
 
 
-def worker_env(jobenvs: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The node's environment minus every Disco setting, plus ``jobenvs``.
+def worker_env(
+    jobenvs: Mapping[str, str],
+    base: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The node's environment minus every Disco setting, then ``settings``, then ``jobenvs``.
 
-    This Python's own ``bin`` comes first on ``PATH``: a worker program's ``#!/usr/bin/env
+    ``settings`` is what a real node's settings file tells its workers (``DISCO_PORT``,
+    ``DISCO_MASTER``...): the original worker reads them, not the TASK reply, to reach the
+    master. This Python's own ``bin`` comes first on ``PATH``: a worker program's ``#!/usr/bin/env
     python3`` then runs where discoworker is installed, as ``WORKER_PATH`` does on a real node.
     """
     env = {
@@ -108,6 +114,7 @@ def worker_env(jobenvs: Mapping[str, str], base: Mapping[str, str] | None = None
     }
     bindir = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join(p for p in (bindir, env.get("PATH", "")) if p)
+    env.update(settings or {})
     env.update(jobenvs)
     return env
 

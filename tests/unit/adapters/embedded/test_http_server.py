@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from discoworker.adapters.ddfs_http import HttpDdfs
 from discoworker.adapters.embedded.http_server import MasterServer, safe_file, serve
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.errors import CommError, JobPackError
-from tests.unit.adapters.embedded.test_master import EXPECTED, pack
+from tests.unit.adapters.embedded.test_master import EXPECTED, WORKER, pack
 from tests.unit.adapters.test_master_http import Recorded, load
 
 pytestmark = pytest.mark.slow
@@ -246,6 +247,30 @@ def test_the_config_table_is_shaped_as_recorded_and_saved(server: MasterServer) 
     master.save_config([("localhost", 3)])
     assert master.config() == [("localhost", 3)]
     master.save_config([("localhost", 2)])
+
+
+def test_workers_are_told_this_masters_port_as_a_nodes_settings_tell_them(
+    server: MasterServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The original worker resolves dir:// inputs with DISCO_PORT (default 8989), read from its
+    # node's settings; the master's own shell settings must not leak through instead.
+    monkeypatch.setenv("DISCO_PORT", "8989")
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    dump = "import json, os\njson.dump(dict(os.environ), open('env.json', 'w'))\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("w.py", f"#!{sys.executable}\n{dump}{WORKER}")
+    name = run_job(server, pack(home=buf.getvalue(), jobenvs={"DISCO_DATA": "/mine"}))
+    got = call(server, "POST", "/disco/ctrl/get_results", json.dumps([20000, [name]]).encode())
+    assert got.json()[0][1][0] == "ready", got.body
+    env = json.loads((server.master.store.job_home(name) / "env.json").read_text())
+    store = server.master.store
+    assert env["DISCO_MASTER"] == server.url
+    assert env["DISCO_PORT"] == str(server.port) != "8989"
+    assert env["DDFS_DATA"] == str(store.ddfs_data)
+    assert env["DISCO_DATA"] == "/mine"  # the job's own jobenvs still win
+    # The original library's SyntaxWarnings on stderr would break the protocol, as on a node.
+    assert env["PYTHONWARNINGS"] == "ignore"
 
 
 # --- DDFS on the same port -----------------------------------------------------------------
