@@ -108,6 +108,22 @@ def test_reduce_only_over_raw_inputs_with_spaces_and_non_ascii(master: Master) -
     )
 
 
+def test_mixed_raw_and_file_inputs_give_str_keys_counted_together(
+    master: Master, words_dir: Path
+) -> None:
+    path = words_dir / "more.txt"
+    path.write_bytes(b"b c\ncaf\xe9\n")  # the last word is Latin-1, not UTF-8
+
+    job = Job(name="ContractMixedLines", master=master).run(
+        input=["raw://a_b_b", f"file://{path}"],
+        map=lambda line, params: ((w, 1) for w in line.replace("_", " ").split()),
+        reduce=sum_counts, partitions=2, sort=True,
+    )
+    counts = dict(result_iterator(job.wait(timeout=120), master=master))
+    assert counts == {"a": 1, "b": 3, "c": 1, "caf\udce9": 1}
+    assert all(type(key) is str for key in counts)
+
+
 def test_a_map_that_prints_a_lot_finishes_and_its_text_is_in_the_events(master: Master) -> None:
     def noisy_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
         for i in range(3000):
