@@ -370,7 +370,7 @@ def replay_task(
     assert isinstance(pid, p.WorkerHello)
     line = MasterLine(replay)
     printed = PrintedText()
-    printed.attach(line.write_text)
+    line.collect(printed)
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         ok = run_task(replay, reads, home=home, pid=pid.pid, line=line)
     return ok, replay, reads, home
