@@ -8,8 +8,8 @@ Both jobs are one map task over ``raw://bench``; the noisy one prints ``line <i>
 is from submit to the results read; figures are medians of ``--rounds`` runs taken in turn.
 The default runs on the embedded master (a fresh data dir); ``--master URL`` on that Disco
 master (start a real one with this project's venv first on its workers' ``PATH``,
-``WORKER_PATH=$PWD/.venv/bin``). Each noisy run is checked: its MSG events stay within the
-budget, and ``discoworker logs`` finds every printed line in the task's log file.
+``WORKER_PATH=$PWD/.venv/bin``). Each noisy run is checked: what ``discoworker logs`` reads
+back (the task's log file) holds every printed line; the MSGs it sent are counted.
 """
 
 from __future__ import annotations
