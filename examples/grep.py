@@ -16,11 +16,10 @@ from discoworker.classic import Params
 from discoworker.job import Job, result_iterator
 
 
-def grep_map(line: bytes | str, params: Params) -> Iterator[tuple[str, str]]:
+def grep_map(line: str, params: Params) -> Iterator[tuple[str, str]]:
     """The line, keyed by the pattern, when it matches."""
-    text = line.decode("utf-8") if isinstance(line, bytes) else line
-    if params.pattern.search(text):
-        yield params.pattern.pattern, text.rstrip("\n")
+    if params.pattern.search(line):
+        yield params.pattern.pattern, line.rstrip("\n")
 
 
 def main(pattern: str, paths: list[str]) -> None:

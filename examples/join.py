@@ -19,9 +19,9 @@ from discoworker.job import Job, result_iterator
 HERE = Path(__file__).parent / "data" / "join"
 
 
-def join_map(line: bytes | str, params: Params) -> Iterator[tuple[str, tuple[str, str]]]:
+def join_map(line: str, params: Params) -> Iterator[tuple[str, tuple[str, str]]]:
     """``(country, (table, value))`` of a CSV row; headers are skipped."""
-    text = (line.decode("utf-8") if isinstance(line, bytes) else line).strip()
+    text = line.strip()
     left, _, right = text.partition(",")
     if not right or left in ("city", "country"):
         return

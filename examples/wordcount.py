@@ -16,13 +16,12 @@ from discoworker.classic import Params
 from discoworker.job import Job, result_iterator
 
 
-def fun_map(line: bytes | str, params: Params) -> Iterator[tuple[str, int]]:
+def fun_map(line: str, params: Params) -> Iterator[tuple[str, int]]:
     """One ``(word, 1)`` per word of a line, lowercased and stripped of punctuation.
 
-    Lines of files arrive as bytes (``raw://`` inputs as text), as in Disco.
+    Lines arrive as ``str`` from every kind of input (files, ``raw://``, HTTP, DDFS).
     """
-    text = line.decode("utf-8") if isinstance(line, bytes) else line
-    for word in text.split():
+    for word in line.split():
         word = word.strip(".,:;!?\"'()").lower()
         if word:
             yield word, 1

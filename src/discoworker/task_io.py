@@ -2,9 +2,19 @@
 
 Stream functions take ``(stream, size, url, params)`` and return the next stream of a chain;
 readers turn the last stream into records; ``disco_*`` is Disco's internal record format.
+A classic map reads lines as ``str`` (:func:`text_line_reader`, UTF-8; bytes that are not
+UTF-8 kept as surrogates) from every scheme; ``map_reader=bytes_line_reader`` gives bytes.
 """
 
-from discoworker.app.readers import gzip_line_reader, gzip_reader, re_reader
+from discoworker.app.readers import (
+    bytes_line_reader,
+    bytes_to_str,
+    gzip_line_reader,
+    gzip_reader,
+    re_reader,
+    str_to_bytes,
+    text_line_reader,
+)
 from discoworker.app.streams import (
     InputStream,
     OutputStream,
@@ -25,6 +35,8 @@ __all__ = [
     "DiscoOutputStream",
     "InputStream",
     "OutputStream",
+    "bytes_line_reader",
+    "bytes_to_str",
     "chain_reader",
     "disco_input_stream",
     "disco_output_stream",
@@ -34,6 +46,8 @@ __all__ = [
     "old_netstr_reader",
     "output_stream",
     "re_reader",
+    "str_to_bytes",
     "task_input_stream",
     "task_output_stream",
+    "text_line_reader",
 ]

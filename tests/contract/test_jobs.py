@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from discoworker.app.bootstrap import client_opener
 from discoworker.app.ports import Master
+from discoworker.app.task_logs import printed_texts
 from discoworker.classic import map_line_reader, sum_combiner
 from discoworker.errors import JobError
 from discoworker.job import Job, result_iterator
@@ -108,6 +110,22 @@ def test_reduce_only_over_raw_inputs_with_spaces_and_non_ascii(master: Master) -
     )
 
 
+def test_mixed_raw_and_file_inputs_give_str_keys_counted_together(
+    master: Master, words_dir: Path
+) -> None:
+    path = words_dir / "more.txt"
+    path.write_bytes(b"b c\ncaf\xe9\n")  # the last word is Latin-1, not UTF-8
+
+    job = Job(name="ContractMixedLines", master=master).run(
+        input=["raw://a_b_b", f"file://{path}"],
+        map=lambda line, params: ((w, 1) for w in line.replace("_", " ").split()),
+        reduce=sum_counts, partitions=2, sort=True,
+    )
+    counts = dict(result_iterator(job.wait(timeout=120), master=master))
+    assert counts == {"a": 1, "b": 3, "c": 1, "caf\udce9": 1}
+    assert all(type(key) is str for key in counts)
+
+
 def test_a_map_that_prints_a_lot_finishes_and_its_text_is_in_the_events(master: Master) -> None:
     def noisy_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
         for i in range(3000):
@@ -116,9 +134,21 @@ def test_a_map_that_prints_a_lot_finishes_and_its_text_is_in_the_events(master: 
 
     job = Job(name="ContractNoisy", master=master).run(input=["raw://hello"], map=noisy_map)
     assert counts_of(master, job.wait(timeout=120)) == {"hello": 1}
-    text = "\n".join(e.message for e in job.events())
+    events = list(job.events())
+    text = "\n".join(e.message for e in events)
     assert "noisy line 0" in text
     assert "noisy line 2999" in text
+    # What the MSGs left out is in the task's log file, which the master serves.
+    open_url = client_opener(master)
+
+    def read(url: str) -> bytes:
+        stream, _ = open_url(url)
+        with stream:
+            data: bytes = stream.read()
+            return data
+
+    (printed,) = printed_texts(events, read, "map:0")
+    assert printed.text.splitlines()[:3000] == [f"noisy line {i}" for i in range(3000)]
 
 
 def test_a_map_that_raises_ends_the_job_naming_the_task_and_the_exception(

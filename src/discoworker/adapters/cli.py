@@ -1,7 +1,7 @@
 """The ``discoworker`` command: run a job, list jobs, read events and results, purge, serve.
 
     discoworker run wordcount.py --input a.txt --input b.txt -p partitions=2
-    discoworker jobs | events JOB | results JOB | purge JOB
+    discoworker jobs | events JOB | logs JOB [TASK] | results JOB | purge JOB
     discoworker master --port 8989 --data-dir D
 
 ``run`` takes a Python file or ``module:Name``. Name (default: the file's only ``Job``
@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(command=command)
         _where_options(p, argparse.SUPPRESS)
     _where_options(run, argparse.SUPPRESS)
+
+    logs = sub.add_parser("logs", help="print what a job's tasks printed, task by task")
+    logs.add_argument("jobname")
+    logs.add_argument("task", nargs="?", help="one task (map:0) or stage (map)")
+    logs.set_defaults(command=_logs)
 
     serve = sub.add_parser("master", help="serve the embedded master's HTTP API on loopback")
     serve.add_argument("--port", type=int, default=8989, help="the port (0: a free one)")
@@ -241,6 +246,31 @@ def _events(args: argparse.Namespace) -> int:
     _known_job(master, args.jobname)
     for event in master.events(args.jobname):
         print(f"{event.time} {event.host:<10} {event.message}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from discoworker.app.bootstrap import client_opener
+    from discoworker.app.task_logs import printed_texts
+
+    master = _master(args)
+    open_url = client_opener(master)
+
+    def read(url: str) -> bytes:
+        stream, _ = open_url(url)
+        with stream:
+            data: bytes = stream.read()
+            return data
+
+    texts = printed_texts(master.events(args.jobname), read, args.task)
+    if not texts and args.task:
+        raise DiscoError(f"no task {args.task!r} of job {args.jobname} printed anything")
+    attempts = {t.task: t.attempt for t in texts}
+    for text in texts:
+        attempt = f" attempt {text.attempt}" if attempts[text.task] > 1 else ""
+        source = "" if text.source == "events" else f" ({text.source})"
+        print(f"== {text.task}{attempt}{source} ==")
+        print(text.text)
     return 0
 
 

@@ -69,23 +69,32 @@ class StdioTransport:
                 return
 
 
+#: Printed text is handed on in pieces of about this many characters...
+PRINT_BATCH = 4096
+#: ...or when this many seconds have passed since the last piece, at the next write.
+PRINT_DELAY = 0.1
+
+
 class PrintedText(io.TextIOBase):
     """A text stream standing in for ``sys.stdout``/``sys.stderr`` that hands text to a sink.
 
-    Text written before a sink is attached is kept and handed over on :meth:`attach`.
+    Writes are gathered and handed on in pieces (a ``print`` is several writes, and a job may
+    print in a tight loop); :meth:`flush` hands on what is gathered at once. Text written
+    before a sink is attached is kept and handed over on :meth:`attach`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._sink: Callable[[str], None] | None = None
-        self._early: list[str] = []
+        self._pending: list[str] = []
+        self._size = 0
+        self._clock = clock
+        self._due = 0.0
 
     def attach(self, sink: Callable[[str], None]) -> None:
         """From now on, send text to ``sink``; first what was written before."""
         self._sink = sink
-        for text in self._early:
-            sink(text)
-        self._early.clear()
+        self.flush()
 
     def writable(self) -> bool:
         return True
@@ -93,11 +102,20 @@ class PrintedText(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if self._sink is None:
-            self._early.append(text)
-        else:
-            self._sink(text)
+        self._pending.append(text)
+        self._size += len(text)
+        if self._size >= PRINT_BATCH or self._clock() >= self._due:
+            self.flush()
         return len(text)
+
+    def flush(self) -> None:
+        """Hand what was written so far to the sink."""
+        if self._pending and self._sink is not None:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._size = 0
+            self._due = self._clock() + PRINT_DELAY
+            self._sink(text)
 
 
 @attrs.frozen

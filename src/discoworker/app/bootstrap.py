@@ -43,7 +43,7 @@ def run_worker() -> None:
 
     taken = take_over_stdio()
     line = MasterLine(taken.transport)
-    taken.printed.attach(line.write_text)
+    line.collect(taken.printed)
     ok = run_task(taken.transport, node_opener, line=line)
     raise SystemExit(0 if ok else 1)
 

@@ -24,6 +24,7 @@ from discoworker.app import worker as base
 from discoworker.app.classic_func import sum_combiner
 from discoworker.app.context import TaskContext, current_context
 from discoworker.app.params import Params, task_copy
+from discoworker.app.readers import text_line_reader
 from discoworker.app.reading import SerialInput
 from discoworker.app.streams import (
     as_chain,
@@ -54,7 +55,9 @@ class Worker(base.Worker):
     """The classic Disco worker: ``map``, ``reduce`` and their parameters (seed page).
 
     Every parameter is resolved with :meth:`getitem` (jobargs, then the job's attributes, then
-    the worker's items); see :meth:`defaults` for the full list.
+    the worker's items); see :meth:`defaults` for the full list. ``map`` is given each line of
+    its inputs as ``str`` (:func:`~discoworker.task_io.text_line_reader`) unless ``map_reader``
+    names another reader, e.g. :func:`~discoworker.task_io.bytes_line_reader` for bytes.
     """
 
     def defaults(self) -> dict[str, Any]:
@@ -152,7 +155,9 @@ class Worker(base.Worker):
         fun_map = self["map"]
         if not callable(fun_map):
             raise FatalError(f"a map task, and 'map' is not a function: {fun_map!r}")
-        opener = input_chain(as_chain(self["map_input_stream"]), self["map_reader"], params)
+        # No reader (the default) means text lines, whatever the scheme: keys of one type.
+        reader = self["map_reader"] if self["map_reader"] is not None else text_line_reader
+        opener = input_chain(as_chain(self["map_input_stream"]), reader, params)
         entries = self.status_iter(self.input(task, open=opener), "entries mapped")
         partitions = self["partitions"]
         partition = self["partition"]

@@ -1,14 +1,20 @@
 """The worker's conversation with its master, one typed method per exchange.
 
-Wraps a :class:`~discoworker.app.ports.Transport`. What job code prints arrives here as text and
-leaves as few ``MSG``s as possible: a real master kills a job that sends 10 in a second.
+Wraps a :class:`~discoworker.app.ports.Transport`. What job code prints arrives here as text.
+All of it goes to the task's log file (``printed.log`` in the task's directory, one per
+attempt); as ``MSG``s goes only what fits a budget a real master accepts (it kills a job that
+sends 10 in a second), and never does printing wait for that budget: text past it is left
+out of the ``MSG``s, with a note naming the log file where it is.
 """
 
 from __future__ import annotations
 
 import collections
+import os
+import re
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol, TextIO
 
 import attrs
 
@@ -19,30 +25,70 @@ from discoworker.domain.task import TaskSpec
 from discoworker.errors import ProtocolError
 
 #: A master kills the job at 10 MSGs within a second and slows down past 5; stay well under.
+#: Printed text uses one less, so that a task's last words always have a MSG of their own.
 MSG_BURST = 4
 #: Printed text waits at most this long (seconds) before it is sent, unless the task ends first.
 MSG_INTERVAL = 1.0
-#: A real master keeps about 8 KiB of a MSG in its events: longer text goes in several MSGs.
-MSG_CHUNK = 8000
-#: Printed text above this many characters is sent at once (still within the rate limit).
-MSG_BUFFER = 4 * MSG_CHUNK
-#: At most this many MSGs per batch; text beyond is dropped, with a note saying how much, so
-#: that a job printing megabytes is not held back for minutes by the rate limit.
-MSG_MAX_CHUNKS = 16
+#: A real master keeps about 8 KiB of a MSG in its events: text goes in pieces of this many
+#: UTF-8 bytes, leaving room for a note of where the rest is.
+MSG_CHUNK = 7000
+#: Unsent text kept for MSGs (characters): what one flush sends (pieces are cut at line ends,
+#: so a little less than full); past it the oldest unsent text is left out of the MSGs.
+MSG_BUFFER = (MSG_BURST - 1) * (MSG_CHUNK - 500)
+#: The file, in a task's own directory, that holds everything the task printed.
+LOG_NAME = "printed.log"
+
+_NOTE = re.compile(r"\[discoworker: [^\]]*? all printed text of this task is in (\S+)\]")
+
+
+def log_note(left_out: int, url: str | None) -> str:
+    """The note a MSG carries where printed text was left out of the MSGs."""
+    where = (
+        f"all printed text of this task is in {url}"
+        if url
+        else "the task has no log file to hold them"
+    )
+    return (
+        f"[discoworker: {left_out} characters printed before this were left out of the "
+        f"messages (a Disco master takes few a second); {where}]"
+    )
+
+
+def log_urls(text: str) -> list[str]:
+    """The log file URLs the notes in a MSG's ``text`` name."""
+    return _NOTE.findall(text)
+
+
+class TextSource(Protocol):
+    """Where printed text comes from (the worker's stand-in for stdout and stderr)."""
+
+    def attach(self, sink: Callable[[str], None]) -> None:
+        """Hand all text written from now on (and before) to ``sink``."""
+        ...
+
+    def flush(self) -> None:
+        """Hand the text written so far to the sink now."""
+        ...
 
 
 @attrs.define
 class MasterLine:
-    """Typed requests to the master over a transport, with printed text batched into MSGs."""
+    """Typed requests to the master over a transport, with printed text batched into MSGs
+    within the master's budget and kept whole in the task's log file."""
 
     _transport: Transport
     _clock: Callable[[], float] = time.monotonic
-    _sleep: Callable[[float], None] = time.sleep
-    _text: list[str] = attrs.field(factory=list)
+    _text: collections.deque[str] = attrs.field(factory=collections.deque)
     _text_size: int = 0
     _text_since: float | None = None
     _sent_msgs: collections.deque[float] = attrs.field(factory=collections.deque)
     _ended: bool = False
+    _left_out: int = 0
+    _log_path: str | None = None
+    _log_url: str | None = None
+    _log: TextIO | None = None
+    _unlogged: list[str] | None = attrs.field(factory=list)
+    _sources: list[TextSource] = attrs.field(factory=list)
 
     # -- the exchanges, in the order of a task's life -------------------------------------
 
@@ -108,45 +154,137 @@ class MasterLine:
 
     # -- printed text ----------------------------------------------------------------------
 
+    def collect(self, source: TextSource) -> None:
+        """Take the text ``source`` gathers, all of it before each message to the master."""
+        self._sources.append(source)
+        source.attach(self.write_text)
+
+    def keep_log(self, path: str, url: str) -> None:
+        """Keep everything printed in the file ``path`` (created on the first text), which
+        the master serves as ``url``; what was printed before goes in first."""
+        self._log_path, self._log_url = path, url
+        early, self._unlogged = self._unlogged, None
+        for text in early or ():
+            self._write_log(text)
+
+    @property
+    def log_url(self) -> str | None:
+        """The URL of the task's log file, once :meth:`keep_log` named it."""
+        return self._log_url
+
     def write_text(self, text: str) -> None:
-        """Queue printed text; it leaves as a ``MSG`` once enough time or text has gathered."""
+        """Log printed text, and queue it for a ``MSG`` sent when enough time or text has
+        gathered and the master's budget allows; never waits for that budget."""
         if not text or self._ended:
             return
+        # Text still gathered by a source was written first (this may be our own status line).
+        self._collect()
+        log = self._log
+        if log is not None:
+            try:
+                log.write(text)
+            except OSError:
+                self._close_log()
+                self._log_path = self._log_url = None
+        elif self._unlogged is not None:
+            self._unlogged.append(text)
+        else:
+            self._write_log(text)
         if self._text_since is None:
             self._text_since = self._clock()
         self._text.append(text)
         self._text_size += len(text)
         self._flush_text(force=False)
+        if self._text_size > MSG_BUFFER:
+            self._trim()  # the budget is spent: the oldest unsent text waits in the log only
 
     def flush_text(self) -> None:
-        """Send whatever printed text is queued, as one ``MSG`` (within the rate limit)."""
+        """Send the queued printed text now, as far as the master's budget allows."""
+        self._collect()
         self._flush_text(force=True)
 
-    def _flush_text(self, *, force: bool) -> None:
+    def _collect(self) -> None:
+        for source in self._sources:
+            source.flush()
+
+    def _write_log(self, text: str) -> None:
+        if self._log is None:
+            if self._log_path is None:
+                return
+            try:
+                os.makedirs(os.path.dirname(self._log_path), exist_ok=True)
+                # surrogateescape: a line read from non-UTF-8 input is logged as its bytes.
+                self._log = open(  # noqa: SIM115 - closed when the task ends
+                    self._log_path, "a", encoding="utf-8", errors="surrogateescape"
+                )
+            except OSError:
+                self._log_path = self._log_url = None
+                return
+        try:
+            self._log.write(text)
+        except OSError:
+            self._close_log()
+            self._log_path = self._log_url = None
+
+    def _close_log(self) -> None:
+        log, self._log = self._log, None
+        if log is not None:
+            try:
+                log.close()
+            except OSError:
+                self._log_url = None
+
+    def _trim(self) -> None:
+        """Leave the oldest unsent text out of the MSGs, keeping the newest MSG_BUFFER."""
+        text = self._text
+        while len(text) > 1 and self._text_size - len(text[0]) >= MSG_BUFFER:
+            dropped = text.popleft()
+            self._text_size -= len(dropped)
+            self._left_out += len(dropped)
+
+    def _flush_text(self, *, force: bool, final: bool = False) -> None:
         if not self._text:
             return
         if not force:
             due = self._text_since is not None and self._clock() - self._text_since >= MSG_INTERVAL
             if not due and self._text_size < MSG_BUFFER:
                 return
-        text = "".join(self._text).rstrip("\n")
+        slots = self._slots(final)
+        if not slots:
+            return  # the text waits for the budget (the oldest of it left out as more comes)
+        text = _sendable("".join(self._text).rstrip("\n"))
         self._text.clear()
         self._text_size = 0
         self._text_since = None
-        for chunk in chunk_text(text, MSG_CHUNK, MSG_MAX_CHUNKS):
-            self._throttle()
+        chunks = chunk_text(text, MSG_CHUNK)
+        if len(chunks) > slots:
+            if final:
+                # The last words matter most when the task ends (its result, its error).
+                self._left_out += sum(len(c) + 1 for c in chunks[:-slots])
+                chunks = chunks[-slots:]
+            else:
+                rest = "\n".join(chunks[slots:])
+                chunks = chunks[:slots]
+                self._text.append(rest)
+                self._text_size = len(rest)
+                self._text_since = self._clock()
+        if self._left_out and chunks:
+            if self._log is not None:
+                # The note's reader may fetch the file at once: what it names is there.
+                self._log.flush()
+            chunks[0] = f"{log_note(self._left_out, self._log_url)}\n{chunks[0]}"
+            self._left_out = 0
+        for chunk in chunks:
+            self._sent_msgs.append(self._clock())
             self._expect_ok(p.Message(text=chunk), flush=False)
 
-    def _throttle(self) -> None:
-        """Keep fewer than ``MSG_BURST`` + 1 MSGs within any second."""
+    def _slots(self, final: bool) -> int:
+        """How many MSGs may go now: fewer than MSG_BURST in any second, one kept for the end."""
         sent = self._sent_msgs
         now = self._clock()
         while sent and now - sent[0] >= 1.0:
             sent.popleft()
-        if len(sent) >= MSG_BURST:
-            self._sleep(1.0 - (now - sent[0]) + 0.01)
-            sent.popleft()
-        sent.append(self._clock())
+        return max(0, (MSG_BURST if final else MSG_BURST - 1) - len(sent))
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -154,6 +292,7 @@ class MasterLine:
         if self._ended:
             raise ProtocolError(f"{_name(message)} after the task ended")
         if flush:
+            self._collect()
             self._flush_text(force=False)
         self._transport.send(message)
         return self._transport.receive()
@@ -164,31 +303,28 @@ class MasterLine:
             raise ProtocolError(f"{_name(message)} answered with {_name(reply)}, expected OK")
 
     def _end(self, message: p.WorkerMessage) -> None:
-        # Last words first, so that what the job printed precedes its end in the events.
-        self._flush_text(force=True)
+        # Last words first, so that what the job printed precedes its end in the events; the
+        # log is complete before the master hears the task ended.
+        self._collect()
+        if self._log is not None:
+            try:
+                self._log.flush()
+            except OSError:
+                self._log_url = None
+        self._flush_text(force=True, final=True)
+        self._close_log()
         self._ended = True
         self._transport.send(message)
         self._transport.close()
 
 
-def chunk_text(text: str, size: int, most: int) -> list[str]:
-    """``text`` in pieces of at most ``size`` UTF-8 bytes, cut at line ends where possible.
-
-    Past ``most`` pieces, the rest is replaced by a note of how many characters were dropped.
-    """
+def chunk_text(text: str, size: int) -> list[str]:
+    """``text`` in pieces of at most ``size`` UTF-8 bytes, cut at line ends where possible."""
     chunks: list[str] = []
     rest = text
     while rest:
-        if len(chunks) == most:
-            kept = chunks[-1][: size // 2]
-            dropped = len(rest) + len(chunks[-1]) - len(kept)
-            chunks[-1] = (
-                f"{kept}\n[discoworker: {dropped} more characters of printed output dropped: "
-                "a Disco master takes few messages a second]"
-            )
-            break
         piece = rest[:size]
-        while len(piece.encode("utf-8")) > size:
+        while len(piece.encode("utf-8", "surrogatepass")) > size:
             piece = piece[: len(piece) * 3 // 4]
         if len(piece) < len(rest):
             cut = piece.rfind("\n")
@@ -197,6 +333,15 @@ def chunk_text(text: str, size: int, most: int) -> list[str]:
         chunks.append(piece.rstrip("\n") or piece)
         rest = rest[len(piece) :]
     return [c for c in chunks if c]
+
+
+def _sendable(text: str) -> str:
+    """``text`` a master can parse: lone surrogates (bytes of non-UTF-8 input) as escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _name(message: object) -> str:

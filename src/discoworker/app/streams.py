@@ -68,7 +68,7 @@ def task_input_stream(
     """Open ``url`` by its scheme through the running task's openers.
 
     ``raw://`` data comes as text (a ``StringIO``), as in the original; every other scheme
-    as a binary stream, whose lines are ``bytes``.
+    as a binary stream. The classic map's default reader makes lines ``str`` from either.
     """
     data, length = current_context().open(url)
     if url_scheme(url) == "raw":

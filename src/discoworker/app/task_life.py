@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from discoworker.app.context import TaskContext, locality_of, set_current_context
-from discoworker.app.master_line import MasterLine
+from discoworker.app.master_line import LOG_NAME, MasterLine
 from discoworker.app.ports import Opener, Transport
 from discoworker.domain.inputs import Locality
 from discoworker.domain.task import Task
@@ -42,6 +42,8 @@ def run_task(
     spec = line.ask_for_task()
     task = Task.from_spec(spec, now=time.time(), pid=pid)
     context = TaskContext(task, line, home, opener_for(locality_of(task)))
+    # Next to the task's outputs, in this attempt's own directory: served as they are.
+    line.keep_log(context.output_file(task.path(LOG_NAME)), task.url(LOG_NAME))
     set_current_context(context)
     worker: Any = None
     try:

@@ -114,3 +114,50 @@ def test_a_failed_job_prints_its_task_traceback_and_exits_1(
                              "-i", "raw://x", "-q")
     assert status == 1
     assert "map:0" in err and "RuntimeError: column 7 is missing" in err
+
+
+NOISY_JOB = '''
+def map(line, params):
+    for i in range(20000):
+        print("noisy", line, i)
+    yield line, 1
+
+
+def reduce(records, params):
+    print("reducing")
+    for word, count in records:
+        yield word, count
+'''
+
+
+def test_logs_prints_all_that_each_task_printed_even_past_the_msg_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(NOISY_JOB)
+    data = str(tmp_path / "data")
+    assert run_cli(capsys, "--data-dir", data, "run", str(noisy), "-i", "raw://a",
+                   "-i", "raw://b", "-q")[0] == 0
+    jobname = run_cli(capsys, "--data-dir", data, "jobs")[1].split()[-1]
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "logs", jobname)
+    assert status == 0
+    lines = out.splitlines()
+    for word, task in (("a", "map:0"), ("b", "map:1")):
+        start = lines.index(next(t for t in lines if t.startswith(f"== {task} (disco://")))
+        assert lines[start + 1 : start + 20001] == [f"noisy {word} {i}" for i in range(20000)]
+        assert lines[start + 20001] == "Done: 1 entries mapped"
+    assert "reducing" in lines
+
+    # The events hold only what fit the budget, with a note of where the rest is.
+    events = run_cli(capsys, "--data-dir", data, "events", jobname)[1]
+    assert "noisy a 19999" in events and "noisy a 10000\n" not in events
+    assert "all printed text of this task is in disco://" in events
+
+    status, out, _ = run_cli(capsys, "--data-dir", data, "logs", jobname, "map:1")
+    assert out.splitlines()[0].startswith("== map:1 (disco://")
+    assert "noisy a 0" not in out and "noisy b 0" in out
+    status, out, _ = run_cli(capsys, "--data-dir", data, "logs", jobname, "reduce")
+    assert out.splitlines()[-1] == "Done: 2 entries reduced"
+    status, _, err = run_cli(capsys, "--data-dir", data, "logs", jobname, "map:7")
+    assert status == 1 and "map:7" in err

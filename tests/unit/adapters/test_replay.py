@@ -33,6 +33,7 @@ from discoworker.app import pipeline
 from discoworker.app.classic import Worker
 from discoworker.app.master_line import MasterLine
 from discoworker.app.ports import Opener
+from discoworker.app.readers import bytes_line_reader
 from discoworker.app.streams import chain_reader
 from discoworker.app.task_life import run_task
 from discoworker.domain import protocol as p
@@ -369,7 +370,7 @@ def replay_task(
     assert isinstance(pid, p.WorkerHello)
     line = MasterLine(replay)
     printed = PrintedText()
-    printed.attach(line.write_text)
+    line.collect(printed)
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         ok = run_task(replay, reads, home=home, pid=pid.pid, line=line)
     return ok, replay, reads, home
@@ -808,20 +809,26 @@ def test_the_shuffle_after_input_err_replays_on_our_map_output(tmp_path: Path) -
 
 @replays(JOB10A)
 @pytest.mark.parametrize(
-    ("function", "ending"), [(wc_map_str_only, "FATAL"), (wc_map, "DONE")],
-    ids=["as-recorded", "fixed"],
+    ("function", "reader", "ending"),
+    [
+        (wc_map_str_only, bytes_line_reader, "FATAL"),
+        (wc_map_str_only, None, "DONE"),
+        (wc_map, None, "DONE"),
+    ],
+    ids=["as-recorded-bytes", "as-recorded-str", "fixed"],
 )
-def test_a_ddfs_blob_gives_bytes_lines_as_the_original_did(
-    tmp_path: Path, function: Any, ending: str
+def test_a_ddfs_blob_gives_str_lines_or_bytes_when_asked(
+    tmp_path: Path, function: Any, reader: Any, ending: str
 ) -> None:
-    # job10a: the map took str lines and got bytes: FATAL. Ours gives bytes too (the same
-    # FATAL with the recorded job's map); with the map of job10b it completes.
+    # job10a: the map took str lines and got bytes: FATAL. Ours gives str lines from every
+    # scheme, so the recorded map completes, as job10b's fixed one does; asked for bytes
+    # (bytes_line_reader) it fails as the original did.
     (task_dir,) = attempts(JOB10A)
     recording = Recording.load(task_dir)
     write(locality_of(recording, tmp_path / "data"), DATA1_URL, DATA1)
     extra = ["MSG", "OUTPUT", "DONE"] if ending == "DONE" else []
 
-    worker = Worker(map=function, reduce=count_words, partitions=2)
+    worker = Worker(map=function, reduce=count_words, partitions=2, map_reader=reader)
     ok, replay, reads, _ = replay_task(task_dir, tmp_path, worker, extra=extra)
 
     assert reads.urls == [DATA1_URL]

@@ -400,3 +400,75 @@ def test_a_failing_map_leaves_no_output_visible(tmp_path: Path) -> None:
     assert isinstance(master.ended_with, p.TaskFatal)
     assert "map failed half-way" in master.ended_with.text
     assert not [f for f in cluster.home.rglob("*") if f.is_file() and "map-" in f.name]
+
+
+def line_types(line: Any, params: Any) -> list[tuple[Any, str]]:
+    return [(line, type(line).__name__)]
+
+
+NOT_UTF8 = b"caf\xe9 \xff\xfe ok\n"
+
+
+def test_a_map_sees_str_lines_from_raw_and_file_inputs_even_when_not_utf8(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"first line\n" + NOT_UTF8 + "straße\r\n".encode())
+    cluster = Cluster(tmp_path, Worker(map=line_types, partitions=None), {})
+    from_raw, from_file = run_map_stage(cluster, [raw("a b\nc"), f"file://{path}"])
+
+    assert cluster.records(from_raw.outputs[0]) == [("a b\n", "str"), ("c", "str")]
+    lines = cluster.records(from_file.outputs[0])
+    assert [kind for _, kind in lines] == ["str"] * 3
+    assert lines[0][0] == "first line\n"
+    # Lines end at "\n" only (the "\r" stays), and no byte is lost: the bytes that are not
+    # UTF-8 come back exactly.
+    assert lines[2][0] == "straße\r\n"
+    assert lines[1][0].encode("utf-8", "surrogateescape") == NOT_UTF8
+    assert lines[1][0] == "caf\udce9 \udcff\udcfe ok\n"
+
+
+def test_bytes_line_reader_gives_the_exact_bytes_of_every_scheme(tmp_path: Path) -> None:
+    from discoworker.task_io import bytes_line_reader
+
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(NOT_UTF8)
+    worker = Worker(map=line_types, partitions=None, map_reader=bytes_line_reader)
+    cluster = Cluster(tmp_path, worker, {})
+    from_raw, from_file = run_map_stage(
+        cluster, ["raw://" + urllib.parse.quote_from_bytes(NOT_UTF8), f"file://{path}"]
+    )
+    assert cluster.records(from_raw.outputs[0]) == [(NOT_UTF8, "bytes")]
+    assert cluster.records(from_file.outputs[0]) == [(NOT_UTF8, "bytes")]
+
+
+def test_a_map_written_for_the_original_with_bytes_to_str_keeps_working(tmp_path: Path) -> None:
+    from discoworker.compat import bytes_to_str
+
+    def old_map(line: Any, params: Any) -> Iterator[tuple[str, int]]:
+        for word in bytes_to_str(line).split():
+            yield word, 1
+
+    path = tmp_path / "words.txt"
+    path.write_text("b c\n", encoding="utf-8")
+    cluster = Cluster(tmp_path, Worker(map=old_map, partitions=None), {})
+    from_raw, from_file = run_map_stage(cluster, [raw("a b"), f"file://{path}"])
+    keys = [k for m in (from_raw, from_file) for k, _ in cluster.records(m.outputs[0])]
+    assert keys == ["a", "b", "b", "c"]
+
+
+def test_a_custom_input_chain_yielding_records_passes_them_to_the_map(tmp_path: Path) -> None:
+    from discoworker.app.streams import task_input_stream
+
+    def pairs(stream: Any, size: Any, url: str) -> Iterator[Any]:
+        for line in stream:
+            yield tuple(line.split())
+
+    worker = Worker(map=line_types, partitions=None)
+    cluster = Cluster(tmp_path, worker, {"map_input_stream": [task_input_stream, pairs]})
+    path = tmp_path / "pairs.txt"
+    path.write_bytes(b"k1 v1\nk2 v2\n")
+    (m,) = run_map_stage(cluster, [f"file://{path}"])
+    assert cluster.records(m.outputs[0]) == [
+        ((b"k1", b"v1"), "tuple"), ((b"k2", b"v2"), "tuple")
+    ]

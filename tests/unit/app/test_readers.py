@@ -112,3 +112,28 @@ def test_gzip_line_reader_on_arbitrary_bytes_never_raises(data: bytes) -> None:
     list(gzip_line_reader(io.BytesIO(data), None, "u", None))
     lines = io.BytesIO(data).readlines()
     assert list(gzip_line_reader(io.BytesIO(gzip.compress(data)), None, "u", None)) == lines
+
+
+@given(st.binary())
+def test_bytes_to_str_and_back_loses_no_byte(data: bytes) -> None:
+    from discoworker.compat import bytes_to_str, str_to_bytes
+
+    text = bytes_to_str(data)
+    assert isinstance(text, str)
+    assert str_to_bytes(text) == data
+    assert bytes_to_str(text) is text  # str passes through, as in the original
+    assert str_to_bytes(data) == data
+
+
+@given(st.lists(st.binary().map(lambda b: b.replace(b"\n", b"") + b"\n")))
+def test_text_and_bytes_line_readers_agree_on_any_bytes(lines: list[bytes]) -> None:
+    from discoworker.task_io import bytes_line_reader, text_line_reader
+
+    data = b"".join(lines)
+    text = list(text_line_reader(io.BytesIO(data), len(data), "file:///x"))
+    raw = list(bytes_line_reader(io.BytesIO(data), len(data), "file:///x"))
+    assert raw == lines
+    assert [t.encode("utf-8", "surrogateescape") for t in text] == lines
+    # raw:// data arrives as text: the bytes reader encodes it back exactly.
+    as_text = io.StringIO(data.decode("utf-8", "surrogateescape"), newline="\n")
+    assert list(bytes_line_reader(as_text, None, "raw://x")) == lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from discoworker.adapters.openers import UrlOpener
 from discoworker.adapters.transport_memory import MemoryTransport, ScriptedMaster
 from discoworker.adapters.transport_stdio import PrintedText
-from discoworker.app.master_line import MasterLine, chunk_text
+from discoworker.app.master_line import LOG_NAME, MSG_BURST, MasterLine, chunk_text, log_urls
 from discoworker.app.ports import Opener
 from discoworker.app.task_life import run_task
 from discoworker.domain import protocol as p
@@ -114,7 +115,7 @@ def test_what_job_code_prints_becomes_few_msgs(tmp_path: Path) -> None:
     transport = MemoryTransport(master)
     line = MasterLine(transport)
     printed = PrintedText()
-    printed.attach(line.write_text)
+    line.collect(printed)
 
     with contextlib.redirect_stdout(printed):
         ok = run_task(transport, opener, home=tmp_path, pid=1, line=line)
@@ -144,25 +145,127 @@ def test_outputs_under_three_labels_are_reported_with_their_sizes(tmp_path: Path
     assert isinstance(master.ended_with, p.Done)
 
 
-def test_long_printed_text_goes_in_msgs_a_real_master_keeps_whole(tmp_path: Path) -> None:
+def test_printed_text_past_the_budget_is_left_out_of_msgs_with_a_note_naming_the_log(
+    tmp_path: Path,
+) -> None:
     jobfile = pack_job(tmp_path, PrintingWorker(), lines=3000)
     master = ScriptedMaster(task_spec(jobfile, tmp_path))
     transport = MemoryTransport(master)
-    slept: list[float] = []
-    line = MasterLine(transport, sleep=slept.append)
+    line = MasterLine(transport)
     printed = PrintedText()
-    printed.attach(line.write_text)
+    line.collect(printed)
 
     with contextlib.redirect_stdout(printed):
         assert run_task(transport, opener, home=tmp_path, pid=1, line=line)
 
+    lines = [f"line {i}" for i in range(3000)]
     assert all(len(m.encode()) <= 8000 for m in master.messages)
-    assert "\n".join(master.messages).splitlines() == [f"line {i}" for i in range(3000)]
+    assert len(master.messages) <= MSG_BURST  # all printed within a second
+    sent = "\n".join(master.messages).splitlines()
+    # The head and the last words are in the MSGs; the note says where the rest is.
+    assert sent[:100] == lines[:100]
+    assert sent[-1] == "line 2999"
+    (url,) = log_urls("\n".join(master.messages))
+    log = log_file(tmp_path, url)
+    assert log.read_text().splitlines() == lines
 
 
-def test_printing_megabytes_keeps_the_head_and_says_what_was_dropped() -> None:
-    text = "".join(f"line {i}\n" for i in range(300_000))
-    chunks = chunk_text(text, 8000, 16)
-    assert len(chunks) == 16
-    assert chunks[0].startswith("line 0\nline 1\n")
-    assert "more characters of printed output dropped" in chunks[-1]
+def log_file(home: Path, url: str) -> Path:
+    """The file of a log URL ``disco://host/disco/<host>/<hash>/<job>/<task path>``."""
+    task_path = url.split("/test@1:2:3/", 1)[1]
+    return home / task_path
+
+
+def test_a_hundred_thousand_prints_never_wait_for_the_budget(tmp_path: Path) -> None:
+    jobfile = pack_job(tmp_path, PrintingWorker(), lines=100_000)
+    master = ScriptedMaster(task_spec(jobfile, tmp_path))
+    transport = MemoryTransport(master)
+    now = [0.0]
+
+    def clock() -> float:
+        # Time passes only when the worker waits: a budget spent would stall it for ever.
+        return now[0]
+
+    line = MasterLine(transport, clock=clock)
+    printed = PrintedText()
+    line.collect(printed)
+
+    with contextlib.redirect_stdout(printed):
+        assert run_task(transport, opener, home=tmp_path, pid=1, line=line)
+
+    assert len(master.messages) <= MSG_BURST
+    assert master.messages[-1].endswith("line 99999")
+    text = "\n".join(master.messages)
+    assert "left out of the messages" in text
+    (url,) = log_urls(text)
+    assert url.startswith("disco://localhost/disco/localhost/")
+    assert url.endswith(f"/{LOG_NAME}")
+    logged = log_file(tmp_path, url).read_text().splitlines()
+    assert logged == [f"line {i}" for i in range(100_000)]
+
+
+def test_text_printed_slowly_all_goes_in_msgs_within_the_budget(tmp_path: Path) -> None:
+    transport = MemoryTransport(ScriptedMaster(task_spec("jobfile", tmp_path)))
+    master = transport.master
+    now = [0.0]
+    line = MasterLine(transport, clock=lambda: now[0])
+    line.keep_log(str(tmp_path / "t" / LOG_NAME), "disco://h/t/printed.log")
+    sent_at: list[float] = []
+    for second in range(20):
+        for i in range(25):
+            now[0] = second + i / 25
+            line.write_text(f"{second}.{i}: " + "x" * 400 + "\n")
+            sent_at += [now[0]] * (len(master.messages) - len(sent_at))
+    line.done()
+
+    text = "\n".join(master.messages)
+    assert "left out" not in text
+    assert text.count("\n") + 1 == 500
+    # Never MSG_BURST or more in a second.
+    assert all(
+        sum(1 for t in sent_at if start <= t < start + 1) < MSG_BURST
+        for start in sent_at
+    )
+    assert (tmp_path / "t" / LOG_NAME).read_text().count("\n") == 500
+
+
+def test_msg_text_is_cut_at_line_ends_within_the_size() -> None:
+    text = "".join(f"line {i}\n" for i in range(3000)) + "é" * 5000
+    chunks = chunk_text(text, 7000)
+    assert all(len(c.encode()) <= 7000 for c in chunks)
+    assert "".join(chunks).replace("\n", "") == text.replace("\n", "")
+    # No line is cut in two: each piece of the lines holds whole lines.
+    assert all(re.fullmatch(r"line \d+", t) for c in chunks[:3] for t in c.split("\n"))
+
+
+def test_printed_text_and_the_workers_own_status_keep_their_order(tmp_path: Path) -> None:
+    transport = MemoryTransport(ScriptedMaster(task_spec("jobfile", tmp_path)))
+    line = MasterLine(transport)
+    line.keep_log(str(tmp_path / "t" / LOG_NAME), "disco://h/t/printed.log")
+    printed = PrintedText()
+    line.collect(printed)
+
+    with contextlib.redirect_stdout(printed):
+        for i in range(3):
+            print("user line", i)
+    line.write_text("Done: 3 entries mapped")
+    line.done()
+
+    expected = "user line 0\nuser line 1\nuser line 2\nDone: 3 entries mapped"
+    assert transport.master.messages == [expected]
+    assert (tmp_path / "t" / LOG_NAME).read_text() == expected
+
+
+def test_printing_hands_text_on_in_pieces_and_at_once_when_flushed() -> None:
+    now = [0.0]
+    handed: list[str] = []
+    printed = PrintedText(clock=lambda: now[0])
+    printed.attach(handed.append)
+    print("first", file=printed)  # the first write after a pause goes at once
+    print("a", 1, file=printed)
+    print("b", 2, file=printed)
+    assert handed == ["first"]
+    print("c", 3, file=printed, flush=True)
+    assert handed == ["first", "\na 1\nb 2\nc 3\n"]
+    print("x" * 5000, file=printed)
+    assert handed[-1] == "x" * 5000
