@@ -157,6 +157,5 @@ def describe(failure: TaskFailure, is_ours: Callable[[str], bool], jobname: str)
     if body.strip() != summary.strip():
         lines.append(body)
     if dropped:
-        lines.append(f"(discoworker's own frames are left out: `discoworker events {jobname}` "
-                     "has the whole traceback)")
+        lines.append(f"(discoworker's frames left out; all of it: discoworker events {jobname})")
     return "\n".join(lines)

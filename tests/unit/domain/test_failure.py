@@ -116,8 +116,7 @@ def test_the_users_view_has_the_exception_first_and_no_discoworker_frame() -> No
         '  File "/home/ann/job.py", line 4, in map',
         '    raise ValueError("bad record: " + line)',
         "ValueError: bad record: abc",
-        "(discoworker's own frames are left out: `discoworker events J@1:2:3` has the whole "
-        "traceback)",
+        "(discoworker's frames left out; all of it: discoworker events J@1:2:3)",
     ]
 
 
