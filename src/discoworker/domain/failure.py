@@ -53,6 +53,8 @@ class TaskFailure:
     reading: str
     text: str
     printed: tuple[str, ...]
+    #: How many times the task was started (retries included).
+    attempts: int = 1
 
 
 def find_failure(messages: Sequence[str]) -> TaskFailure | None:
@@ -82,7 +84,12 @@ def find_failure(messages: Sequence[str]) -> TaskFailure | None:
     index, match = found
     task = match.group(2)
     reading, text = split_failure_text(match.group(3))
-    return TaskFailure(task, match.group(1), reading, text, _printed(messages, index, task))
+    attempts = sum(
+        1 for m in messages[:index]
+        if (assigned := _ASSIGNED.match(m)) is not None and assigned.group(1) == task
+    )
+    return TaskFailure(task, match.group(1), reading, text, _printed(messages, index, task),
+                       max(attempts, 1))
 
 
 def _printed(messages: Sequence[str], index: int, task: str) -> tuple[str, ...]:
@@ -147,7 +154,12 @@ def describe(failure: TaskFailure, is_ours: Callable[[str], bool], jobname: str)
     lines and its traceback without discoworker's frames (the events keep all of it)."""
     trace, dropped = trim_traceback(failure.text, is_ours)
     summary = exception_line(trace)
-    where = f" (reading {failure.reading})" if failure.reading not in summary else ""
+    notes = []
+    if failure.reading and failure.reading not in summary:
+        notes.append(f"reading {failure.reading}")
+    if failure.attempts > 1:
+        notes.append(f"{failure.attempts} attempts")
+    where = f" ({'; '.join(notes)})" if notes else ""
     verb = "raised" if _HEADER in failure.text else "failed:"
     lines = [f"{failure.task} {verb} {summary}{where}"]
     if failure.printed:

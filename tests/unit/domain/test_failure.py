@@ -132,3 +132,11 @@ def test_a_traceback_of_only_our_frames_shrinks_to_its_exception() -> None:
 def test_the_input_line_of_a_failure_text_reads_back(reading: str, trace: str) -> None:
     got = split_failure_text(failure_text(trace, reading))
     assert got == ((reading, trace) if reading else ("", trace))
+
+
+def test_a_retried_failure_says_how_many_attempts_it_had() -> None:
+    attempt = ["map:0 assigned to localhost", f"ERROR: [map:0] {failure_text(TRACE, 'raw://a')}"]
+    failure = find_failure(attempt * 3 + ["ERROR: Task map:0 failed 3 times"])
+    assert failure is not None
+    assert describe(failure, ours, "J").splitlines()[0] == (
+        "map:0 raised ValueError: bad record: abc (reading raw://a; 3 attempts)")
