@@ -22,6 +22,8 @@ READING_PREFIX = "While reading "
 PRINTED_LINES = 5
 #: Longest printed line shown; the rest of it stays in the events.
 PRINTED_WIDTH = 200
+#: At most this many lines of a failure's text are shown (its last ones).
+BODY_LINES = 60
 
 _TASK_EVENT = re.compile(r"(FATAL|ERROR|WARNING): \[([^\]\s]+)\] (.*)", re.S)
 _MSG_EVENT = re.compile(r"MSG: \[([^\]\s]+)\] (.*)", re.S)
@@ -165,9 +167,13 @@ def describe(failure: TaskFailure, is_ours: Callable[[str], bool], jobname: str)
     if failure.printed:
         lines.append(f"The last lines {failure.task} printed:")
         lines.extend(f"  | {line}" for line in failure.printed)
-    body = trace.strip("\n")
-    if body.strip() != summary.strip():
-        lines.append(body)
+    body = trace.strip("\n").splitlines()
+    if "\n".join(body).strip() != summary.strip():
+        if len(body) > BODY_LINES:
+            # The end of a traceback says the most; a worker's last words can be 100 KiB.
+            lines.append(f"... ({len(body) - BODY_LINES} lines before these are in the events)")
+            body = body[-BODY_LINES:]
+        lines.extend(body)
     if dropped:
         lines.append(f"(discoworker's frames left out; all of it: discoworker events {jobname})")
     return "\n".join(lines)

@@ -140,3 +140,16 @@ def test_a_retried_failure_says_how_many_attempts_it_had() -> None:
     assert failure is not None
     assert describe(failure, ours, "J").splitlines()[0] == (
         "map:0 raised ValueError: bad record: abc (reading raw://a; 3 attempts)")
+
+
+def test_a_worker_that_died_saying_a_lot_shows_only_its_last_words() -> None:
+    words = "\n".join(f"word {i}" for i in range(1000))
+    failure = find_failure([f"ERROR: [map:0] Worker died. Last words:\n{words}"])
+    assert failure is not None
+
+    lines = describe(failure, ours, "J").splitlines()
+
+    assert lines[0] == "map:0 failed: Worker died. Last words:"
+    assert lines[1] == "... (941 lines before these are in the events)"
+    assert lines[-1] == "word 999"
+    assert len(lines) == 62
