@@ -13,6 +13,7 @@ import pytest
 
 from discoworker.app.ports import Master
 from discoworker.classic import sum_combiner
+from discoworker.domain.jobpack import JobPack
 from discoworker.errors import JobError
 from discoworker.job import Job, result_iterator
 from discoworker.pipeline import Stage
@@ -113,10 +114,21 @@ def test_the_five_groupings(master: Master) -> None:
     assert counter == {1: 2, 0: 1}
 
 
+def submit_with_inputs(master: Master, name: str, inputs: list[Any], **jobargs: Any) -> Job:
+    """A classic job whose inputs our client refuses (another client, or an older one, may
+    send them): packed with a placeholder input, then given ``inputs`` in its jobdict."""
+    job = Job(name=name, master=master)
+    pack = job.worker.jobpack(job, input=["raw://placeholder"], **jobargs)
+    jobdict = {**pack.jobdict, "input": inputs}
+    job.name = master.submit(
+        JobPack(pack.version, jobdict, pack.jobenvs, pack.jobhome, pack.jobdata).dumps())
+    return job
+
+
 def test_an_input_of_an_unknown_scheme_ends_the_job_after_one_attempt_saying_so(
     master: Master,
 ) -> None:
-    job = Job(name="ContractScheme", master=master).run(input=["nosuch://x"], map=split_words)
+    job = submit_with_inputs(master, "ContractScheme", ["nosuch://x"], map=split_words)
 
     with pytest.raises(JobError) as caught:
         job.wait(timeout=180)
@@ -133,9 +145,8 @@ def test_an_unknown_scheme_on_one_replica_fails_over_to_the_next(
     master: Master, tmp_path: Path
 ) -> None:
     good = write_text_inputs(tmp_path)[0]
-    job = Job(name="ContractSchemeFailover", master=master).run(
-        input=[["nosuch://x", good]], map=split_words, reduce=sum_counts, sort=True
-    )
+    job = submit_with_inputs(master, "ContractSchemeFailover", [["nosuch://x", good]],
+                             map=split_words, reduce=sum_counts, sort=True)
     assert counts_of(master, job.wait(timeout=180)) == words_of(TEXTS[:1])
 
 
