@@ -112,11 +112,10 @@ def _pickler(cloudpickle: types.ModuleType, buffer: io.BytesIO) -> Any:
             self.filenames: set[str] = set()
 
         def reducer_override(self, obj: Any) -> Any:
-            if type(obj) is types.CodeType:
-                reduced = self.dispatch_table[types.CodeType](obj)
+            if type(obj) is types.CodeType and types.CodeType in self.dispatch_table:
                 filename = obj.co_filename
                 self.filenames.add(filename)
-                kind, args = reduced
+                kind, args = self.dispatch_table[types.CodeType](obj)
                 return kind, tuple(
                     filename if type(a) is str and a == _DYNAMIC else a for a in args
                 )
