@@ -47,6 +47,19 @@ class IndexFileError(FatalError, ValueError):
         return f"{self.msg} ({self.url})" if self.url else self.msg
 
 
+class InputURLError(FatalError):
+    """An input URL that no attempt can read, as one of an unknown scheme: after the other
+    replicas of its input were tried, the job ends at once (a retry reads the same URL)."""
+
+    def __init__(self, msg: str, url: str) -> None:
+        super().__init__(msg, url)
+        self.msg = msg
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"cannot read {self.url}: {self.msg}"
+
+
 class ProtocolError(DiscoError):
     """A message of the Disco Worker Protocol that breaks the rules, or a peer that went away."""
 
@@ -75,12 +88,29 @@ class CommError(DiscoError):
 
 
 class JobError(DiscoError):
-    """A job that died on its master; carries the job name and the master's reason."""
+    """A job that died on its master; carries the job name and the master's reason.
 
-    def __init__(self, jobname: str, reason: str) -> None:
+    When a task's failure ended it, also that task (``map:0``), the input it was reading, the
+    last lines it printed and its traceback (the whole of it, as in the job's events).
+    """
+
+    def __init__(
+        self,
+        jobname: str,
+        reason: str,
+        *,
+        task: str = "",
+        input: str = "",
+        printed: tuple[str, ...] = (),
+        traceback: str = "",
+    ) -> None:
         super().__init__(jobname, reason)
         self.jobname = jobname
         self.reason = reason
+        self.task = task
+        self.input = input
+        self.printed = printed
+        self.traceback = traceback
 
     def __str__(self) -> str:
         return f"Job {self.jobname} failed: {self.reason}"

@@ -9,8 +9,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from discoworker.app.ports import Master
 from discoworker.classic import sum_combiner
+from discoworker.domain.jobpack import JobPack
+from discoworker.errors import JobError
 from discoworker.job import Job, result_iterator
 from discoworker.pipeline import Stage
 from discoworker.pipeline import Worker as PipelineWorker
@@ -108,3 +112,55 @@ def test_the_five_groupings(master: Master) -> None:
     assert tasks == {"tag": 3, "by_node_label": 2, "by_label": 2, "by_node": 1, "all": 1}
     counter = collections.Counter(len(w) % 2 for w in ("alpha", "beta", "gamma"))
     assert counter == {1: 2, 0: 1}
+
+
+def submit_with_inputs(master: Master, name: str, inputs: list[Any], **jobargs: Any) -> Job:
+    """A classic job whose inputs our client refuses (another client, or an older one, may
+    send them): packed with a placeholder input, then given ``inputs`` in its jobdict."""
+    job = Job(name=name, master=master)
+    pack = job.worker.jobpack(job, input=["raw://placeholder"], **jobargs)
+    jobdict = {**pack.jobdict, "input": inputs}
+    job.name = master.submit(
+        JobPack(pack.version, jobdict, pack.jobenvs, pack.jobhome, pack.jobdata).dumps())
+    return job
+
+
+def test_an_input_of_an_unknown_scheme_ends_the_job_after_one_attempt_saying_so(
+    master: Master,
+) -> None:
+    job = submit_with_inputs(master, "ContractScheme", ["nosuch://x"], map=split_words)
+
+    with pytest.raises(JobError) as caught:
+        job.wait(timeout=180)
+
+    message = str(caught.value)
+    assert "unknown URL scheme 'nosuch'" in message.splitlines()[0]
+    assert len(message.splitlines()) <= 3, message
+    assert caught.value.task == "map:0"
+    events = [e.message for e in job.events()]
+    assert sum(m.startswith("map:0 assigned to") for m in events) == 1, events
+
+
+def test_an_unknown_scheme_on_one_replica_fails_over_to_the_next(
+    master: Master, tmp_path: Path
+) -> None:
+    good = write_text_inputs(tmp_path)[0]
+    job = submit_with_inputs(master, "ContractSchemeFailover", [["nosuch://x", good]],
+                             map=split_words, reduce=sum_counts, sort=True)
+    assert counts_of(master, job.wait(timeout=180)) == words_of(TEXTS[:1])
+
+
+def test_a_failed_tasks_traceback_is_in_the_events_once(master: Master) -> None:
+    def failing_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
+        print("about to fail")
+        raise ValueError(f"cannot map {line!r}")
+        yield line, 1
+
+    job = Job(name="ContractOnce", master=master).run(input=["raw://boom"], map=failing_map)
+    with pytest.raises(JobError) as caught:
+        job.wait(timeout=180)
+
+    events = "\n".join(e.message for e in job.events())
+    assert events.count("Traceback (most recent call last)") == 1, events
+    assert caught.value.printed == ("about to fail",)
+    assert caught.value.input == "raw://boom"

@@ -15,7 +15,10 @@ import attrs
 
 from discoworker.app.ports import Ddfs
 from discoworker.domain.inputs import Locality, http_url, url_scheme
-from discoworker.errors import DataError
+from discoworker.errors import DataError, InputURLError
+
+#: The URL schemes a task can read (an input of another scheme ends the job: no retry helps).
+SCHEMES = ("file", "raw", "http", "https", "disco", "dir", "tag")
 
 #: Seconds before an HTTP read gives up; a stalled replica must fail over, not hang the task.
 HTTP_TIMEOUT = 60.0
@@ -83,7 +86,9 @@ class UrlOpener:
             return open_http(url, self.http_timeout)
         if scheme == "tag":
             return self._open_tag(url)
-        raise DataError(f"unknown URL scheme {scheme!r}", url)
+        raise InputURLError(
+            f"unknown URL scheme {scheme!r} (discoworker reads {', '.join(SCHEMES)})", url
+        )
 
     def _open_tag(self, url: str) -> tuple[BinaryIO, int | None]:
         """A tag given as an input: its blobs one after the other (first readable replica)."""

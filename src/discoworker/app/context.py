@@ -28,6 +28,8 @@ class TaskContext:
     line: MasterLine
     home: Path
     opener: Opener
+    #: The input URL being read now ("" between inputs): a failure names it.
+    reading: str = ""
 
     @property
     def locality(self) -> Locality:

@@ -108,7 +108,7 @@ class Job:
             if status.status == "ready":
                 return Results(status.results, self.master)
             if status.status == "dead":
-                raise JobError(self.name, self._death_reason())
+                raise self._death()
             if status.status == "unknown job":
                 raise CommError(f"the master does not know job {self.name}")
             if deadline is not None and time.monotonic() >= deadline:
@@ -119,7 +119,7 @@ class Job:
         """The job's results now: empty while it runs. JobError if it died."""
         status = self.master.results(self.name, 0)
         if status.status == "dead":
-            raise JobError(self.name, self._death_reason())
+            raise self._death()
         return Results(status.results, self.master)
 
     def status(self) -> str:
@@ -201,12 +201,11 @@ class Job:
 
         return read_result(self.master.ddfs, self.name, key, read_bytes)
 
-    def _death_reason(self) -> str:
-        """The job's last error event, as the master recorded it."""
-        errors = [e.message for e in self.master.events(self.name) if "ERROR" in e.message
-                  or "FATAL" in e.message or "failed" in e.message.lower()]
-        return errors[-1] if errors else "the job died (no error event recorded)"
+    def _death(self) -> JobError:
+        """Why the job died, from its events: the failed task, its input, what it printed."""
+        from discoworker.app.failure import job_error
 
+        return job_error(self.name, self.master.events(self.name))
 
 class JobChain(dict[Job, Any]):
     """Jobs mapped to their inputs, where an input may be another job of the chain.

@@ -3,7 +3,9 @@
 An :class:`Input` reads one input. When a replica fails while being opened or read, it tells
 the master (``INPUT_ERR`` with every replica id failed so far), goes on with the replicas the
 master names in its ``RETRY``, and resumes after the last record it already delivered. When
-none is left it raises :class:`~discoworker.errors.DataError` naming the input and the last error.
+none is left it raises :class:`~discoworker.errors.DataError` naming the input and the last error
+(the task is retried), unless no replica failed in a way a retry may cure (an unknown URL
+scheme, a reader's bug): then that error itself, which ends the job.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ class Input:
         context = self._context
         state = FailoverState.start(self.input, context.locality)
         last_error: BaseException | None = None
+        curable = False
         last_trace = "the input has no replicas"
         while (replica := state.next_replica()) is not None:
             # Counted in a local (the hot loop), kept in the attribute whatever happens.
             delivered = self._delivered
+            context.reading = replica.url
             try:
                 records = self._records(replica.url)
                 if delivered:
@@ -57,17 +61,20 @@ class Input:
                 for record in records:
                     delivered += 1
                     yield record
+                context.reading = ""
                 return
             except Exception as exc:
                 last_error = exc
+                curable = curable or isinstance(exc, DataError | OSError | EOFError)
                 last_trace = f"{replica.url}:\n{traceback.format_exc()}"
                 state = state.failed(replica.id)
                 retry = context.line.report_failed_replicas(self.input.id, state.failed_ids)
                 state = state.retry(retry)
             finally:
                 self._delivered = delivered
-        if last_error is not None and not isinstance(last_error, DataError | OSError | EOFError):
-            # A reader that fails the same way on every replica has a bug: say so (FATAL).
+        if last_error is not None and not curable:
+            # No replica failed in a way another attempt may cure: a reader with a bug, or a
+            # URL no one can read (InputURLError). Say so at once (FATAL), not after retries.
             raise last_error
         raise DataError(
             f"Exhausted all available replicas of input {self.input.id}, last error was:\n"

@@ -2,7 +2,8 @@
 
 WORKER -> TASK -> rebuild the job from the job pack -> run the stage -> one OUTPUT per output
 -> DONE. A DataError, OSError or MemoryError ends the task with ERROR (the master retries it);
-any other exception with FATAL (the job fails). Either way no partial output is left visible.
+any other exception with FATAL (the job fails). Either way no partial output is left visible,
+and the text sent is the traceback, after a line naming the input being read (if one was).
 """
 
 from __future__ import annotations
@@ -57,16 +58,24 @@ def run_task(
             line.report_output(output.label, output.path, size)
     except (DataError, OSError, MemoryError):
         _discard_outputs(worker)
-        line.error(traceback.format_exc())
+        line.error(_failure_text(context))
         return False
     except BaseException:
         _discard_outputs(worker)
-        line.fatal(traceback.format_exc())
+        line.fatal(_failure_text(context))
         return False
     finally:
         set_current_context(None)
     line.done()
     return True
+
+
+def _failure_text(context: TaskContext) -> str:
+    """The exception being handled as ERROR/FATAL text: the input being read, the traceback."""
+    # Imported here: only a failing task needs it.
+    from discoworker.domain.failure import failure_text
+
+    return failure_text(traceback.format_exc(), context.reading)
 
 
 def _load_job(jobfile: str) -> tuple[Any, dict[str, Any]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +164,53 @@ def test_logs_prints_all_that_each_task_printed_even_past_the_msg_budget(
     assert out.splitlines()[-1] == "Done: 2 entries reduced"
     status, _, err = run_cli(capsys, "--data-dir", data, "logs", jobname, "map:7")
     assert status == 1 and "map:7" in err
+
+
+FAILING_MAP = '''\
+def map(line, params):
+    print("starting on", line)
+    print("record 1 of 1")
+    print("about to divide")
+    return [(line, 1 / 0)]
+'''
+
+FAILING_SCRIPT = '''\
+from discoworker.job import Job
+
+from failing_map import map as fun_map
+
+Job(name="Script").run(input=["raw://abc"], map=fun_map).wait()
+'''
+
+
+def first_lines_of_stderr(argv: list[str], tmp_path: Path) -> str:
+    """The first 15 lines a user sees on stderr when ``argv`` runs a job that fails."""
+    env = {**os.environ, "DISCOWORKER_DATA": str(tmp_path / "data")}
+    env.pop("DISCO_MASTER", None)
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    return "\n".join(done.stderr.splitlines()[:15])
+
+
+@pytest.mark.parametrize("how", ["discoworker run", "a script"])
+def test_a_map_that_raises_shows_file_line_source_exception_and_printed_lines_first(
+    tmp_path: Path, how: str
+) -> None:
+    job = tmp_path / "failing_map.py"
+    job.write_text(FAILING_MAP)
+    if how == "discoworker run":
+        argv = [sys.executable, "-m", "discoworker.adapters.cli", "run", str(job),
+                "-i", "raw://abc"]
+    else:
+        (tmp_path / "script.py").write_text(FAILING_SCRIPT)
+        argv = [sys.executable, str(tmp_path / "script.py")]
+
+    shown = first_lines_of_stderr(argv, tmp_path)
+
+    assert f'File "{job}", line 5, in map' in shown, shown
+    assert "    return [(line, 1 / 0)]" in shown, shown
+    assert "ZeroDivisionError: division by zero" in shown, shown
+    assert "starting on abc\n" in shown and "about to divide" in shown, shown
+    assert "raw://abc" in shown, shown
+    assert "task_life.py" not in shown, shown

@@ -21,6 +21,7 @@ from discoworker.domain.records import disco_input_stream
 from discoworker.errors import DataError
 from tests.unit.app.workers import (
     CopyWorker,
+    FailingMapWorker,
     PrintingWorker,
     RaisingWorker,
     data_input,
@@ -269,3 +270,51 @@ def test_printing_hands_text_on_in_pieces_and_at_once_when_flushed() -> None:
     assert handed == ["first", "\na 1\nb 2\nc 3\n"]
     print("x" * 5000, file=printed)
     assert handed[-1] == "x" * 5000
+
+
+def test_a_failure_names_the_input_being_read_before_its_traceback(tmp_path: Path) -> None:
+    url = records_file(tmp_path / "in", [("k", 1)])
+    jobfile = pack_job(tmp_path, FailingMapWorker())
+    master = ScriptedMaster(task_spec(jobfile, tmp_path), [data_input(0, url)])
+
+    assert not run(tmp_path, master)[0]
+
+    assert isinstance(master.ended_with, p.TaskFatal)
+    first, second, *_ = master.ended_with.text.splitlines()
+    assert (first, second) == (f"While reading {url}:", "Traceback (most recent call last):")
+    assert "ValueError: cannot map 'k'" in master.ended_with.text
+
+
+def test_an_input_of_an_unknown_scheme_ends_the_job_with_fatal(tmp_path: Path) -> None:
+    jobfile = pack_job(tmp_path, CopyWorker())
+    master = ScriptedMaster(task_spec(jobfile, tmp_path), [data_input(0, "nosuch://x")])
+
+    assert not run(tmp_path, master)[0]
+
+    assert isinstance(master.ended_with, p.TaskFatal)
+    assert "InputURLError: cannot read nosuch://x: unknown URL scheme 'nosuch'" in (
+        master.ended_with.text)
+
+
+def test_a_replica_of_an_unknown_scheme_fails_over_to_the_next(tmp_path: Path) -> None:
+    good = records_file(tmp_path / "good", RECORDS)
+    jobfile = pack_job(tmp_path, CopyWorker())
+    master = ScriptedMaster(task_spec(jobfile, tmp_path), [data_input(0, "nosuch://x", good)])
+
+    ok, _ = run(tmp_path, master)
+
+    assert ok, master.ended_with
+    (report,) = master.outputs
+    assert read_output(tmp_path, report) == RECORDS
+
+
+def test_an_unknown_scheme_beside_a_missing_replica_is_retried(tmp_path: Path) -> None:
+    jobfile = pack_job(tmp_path, CopyWorker())
+    missing = f"file://{tmp_path}/not-yet-there"
+    master = ScriptedMaster(task_spec(jobfile, tmp_path),
+                            [data_input(0, missing, "nosuch://x")])
+
+    assert not run(tmp_path, master)[0]
+
+    # Another attempt may find the file: the task is retried, not the job ended.
+    assert isinstance(master.ended_with, p.TaskError)

@@ -78,3 +78,11 @@ def records_file(path: Path, records: list[tuple[Any, Any]]) -> str:
 def data_input(input_id: int, *urls: str, label: int = 0) -> TaskInput:
     """An input with one replica per URL, ids from 0."""
     return TaskInput(input_id, "ok", label, tuple(Replica(i, u) for i, u in enumerate(urls)))
+
+
+class FailingMapWorker(Worker):
+    """Reads its inputs and raises ValueError on the first record."""
+
+    def run(self, task: Any, job: Any, **jobargs: Any) -> None:
+        for key, _ in self.input(task):
+            raise ValueError(f"cannot map {key!r}")

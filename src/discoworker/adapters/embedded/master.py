@@ -299,20 +299,23 @@ class EmbeddedMaster:
 
     def _task_failed(self, job: _Job, task: TaskState, name: str, outcome: Outcome) -> None:
         fatal = outcome.kind == "fatal"
+        # The reason (a traceback, mostly) is told once, as a real master does: FATAL or
+        # ERROR tagged with the task; the lines after it only say what the master decided.
+        self._event(job, "master", f"{'FATAL' if fatal else 'ERROR'}: [{name}] {outcome.reason}")
         decision = job.scheduler.task_failed(task.taskid, fatal=fatal)
         if decision == "retry":
             self._event(
                 job, "master",
                 f'Task {name} failed on "{self._host}", {task.attempts}th failures so far. '
-                f"Retrying. Reason: {outcome.reason}",
+                "Retrying.",
             )
             return
         if fatal:
-            why = f"Task {name} failed (FATAL): {outcome.reason}"
+            self._die(job, f"Task {name} failed (FATAL): {outcome.reason}", say=None)
         else:
-            why = (f"Task {name} failed {task.attempts} times (at most {self._max_attempts} "
-                   f"attempts). Last error: {outcome.reason}")
-        self._die(job, why)
+            tried = (f"Task {name} failed {task.attempts} times "
+                     f"(at most {self._max_attempts} attempts)")
+            self._die(job, f"{tried}. Last error: {outcome.reason}", say=f"ERROR: {tried}")
 
     def _notes(self, job: _Job) -> None:
         for note in job.scheduler.take_notes():
@@ -355,14 +358,17 @@ class EmbeddedMaster:
                 with open(path, "rb") as data:
                     self._ddfs.push(tag, os.path.basename(path), data)
 
-    def _die(self, job: _Job, why: str) -> None:
+    def _die(self, job: _Job, why: str, *, say: str | None = "") -> None:
+        """End the job for ``why``; the event says ``say`` (default ``ERROR: why``, None:
+        nothing, the events having told the reason already)."""
         with job.cond:
             if job.status != ACTIVE:
                 return
             job.status = DEAD
             job.error = why
             procs = list(job.procs.values())
-            self._event(job, "master", f"ERROR: {why}")
+            if say is not None:
+                self._event(job, "master", say or f"ERROR: {why}")
             self._event(job, "master", "WARN: Job killed")
             self._save(job)
             job.cond.notify_all()

@@ -306,10 +306,9 @@ class WorkerProcess:
                 link.event(f"DONE: [{self._name}] Task finished in {took}")
                 raise _End(Outcome("done", local=tuple(self._local), remote=tuple(self._remote)))
             case p.TaskError(text=text):
-                link.event(f"ERROR: [{self._name}] {text}")
+                # The master records the text once, with its decision (_task_failed).
                 raise _End(Outcome("error", text))
             case p.TaskFatal(text=text):
-                link.event(f"FATAL: [{self._name}] {text}")
                 raise _End(Outcome("fatal", text))
             case p.Ping():
                 # The protocol document promises OK "pong"; a real 0.5.4 master kills the job.
