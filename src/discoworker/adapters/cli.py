@@ -481,7 +481,7 @@ class _Progress:
     def _line(self) -> str:
         info = self._job.jobinfo()
         stages = " | ".join(
-            f"{s[0]} {s[4]}/{sum(s[1:5])} done, {s[3]} running, {s[5]} failed"
+            f"{s[0]} {s[4]}/{max(sum(s[1:5]), s[4] + s[5])} done, {s[3]} running, {s[5]} failed"
             for s in info.get("pipeline", [])
         )
         return f"{self._job.name}: {stages} [{time.monotonic() - self._start:.1f}s]"
