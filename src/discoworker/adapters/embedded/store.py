@@ -64,13 +64,43 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+def _proc_stat(pid: int) -> list[bytes] | None:
+    # /proc/<pid>/stat's fields from the third (state) on: the command name before them may
+    # hold spaces and parentheses.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            line = f.read()
+        return line[line.rindex(b")") + 2 :].split()
+    except (OSError, ValueError):
+        return None
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None where /proc cannot say.
+
+    Kept beside a pid so that a later process given the same pid is not taken for it.
+    """
+    fields = _proc_stat(pid)
+    try:
+        return None if fields is None else int(fields[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int, started: object = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc here: the signal's answer is all we have
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return False  # killed, waiting for a parent to reap it
+    if isinstance(started, int):
+        return process_start(pid) in (None, started)
     return True
 
 
@@ -241,11 +271,23 @@ class Store:
     def add_event(self, jobname: str, host: str, message: str, now: float | None = None) -> None:
         """Append one event line ``["time","host","message"]`` (compact JSON, as rawevents)."""
         line = json.dumps([event_time(now), host, message], separators=(",", ":")) + "\n"
+        data = memoryview(line.encode("utf-8"))
         path = self._meta(jobname) / "events"
         with self._lock:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "ab") as f:
-                f.write(line.encode("utf-8"))
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = os.fstat(fd).st_size
+                try:
+                    while data:
+                        data = data[os.write(fd, data) :]
+                except OSError:
+                    # Half a line (a full disk) would swallow the next one: take it back.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
 
     def read_events(self, jobname: str, offset: int = 0) -> bytes:
         """The events file from byte ``offset`` (the ``Range: bytes=N-`` of rawevents)."""
@@ -275,10 +317,44 @@ class Store:
             return None
         state: dict[str, Any] = json.loads(raw)
         pid = state.get("pid")
-        if state.get("status") == ACTIVE and isinstance(pid, int) and not _pid_alive(pid):
+        if (
+            state.get("status") == ACTIVE
+            and isinstance(pid, int)
+            and not _pid_alive(pid, state.get("pid_start"))
+        ):
             state["status"] = DEAD
-            state.setdefault("error", "the master that ran the job is gone")
+            state["error"] = (
+                f"Job killed: the process that ran its embedded master (pid {pid}) ended "
+                f"before the job did"
+            )
+            self._record_orphan(jobname, state)
         return state
+
+    def _record_orphan(self, jobname: str, state: dict[str, Any]) -> None:
+        # The master was killed (SIGKILL, SIGTERM) and could not say so: the first reader does,
+        # once (the marker is created exclusively), so the job's events tell what happened.
+        meta = self._meta(jobname)
+        try:
+            os.close(os.open(meta / "orphan", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            self.add_event(jobname, "master", f"ERROR: {state['error']}")
+            self.add_event(jobname, "master", "WARN: Job killed")
+            self.save_state(jobname, state)
+
+    # --- a kill asked by another process ------------------------------------------------
+
+    def request_kill(self, jobname: str, why: str) -> None:
+        """Ask the process that runs ``jobname`` to kill it (it looks for this file)."""
+        atomic_write(self._meta(jobname) / "kill", why.encode("utf-8"))
+
+    def kill_request(self, jobname: str) -> str | None:
+        """Why another process asked to kill ``jobname``; None when none did."""
+        try:
+            return (self._meta(jobname) / "kill").read_text("utf-8", "replace")
+        except OSError:
+            return None
 
     def job_names(self) -> Iterator[str]:
         """The names of every job with a state file."""
