@@ -14,6 +14,7 @@ Everything is a plain file written atomically, so another process can list jobs 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -34,6 +35,8 @@ from discoworker.domain.index import IndexEntry, format_index
 from discoworker.domain.task import index_file_name, index_url, job_path
 from discoworker.errors import JobPackError
 
+#: Disk set aside per job for its last state file (see ``Store.save_state``).
+STATE_RESERVE: Final = 16 * 1024
 #: Statuses a job state file may hold.
 ACTIVE: Final = "active"
 READY: Final = "ready"
@@ -73,6 +76,19 @@ def _proc_stat(pid: int) -> list[bytes] | None:
         return line[line.rindex(b")") + 2 :].split()
     except (OSError, ValueError):
         return None
+
+
+def _reserve(path: Path, size: int) -> None:
+    # Allocated now (not a sparse file): a later write into it cannot fail for want of space.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
 
 
 def process_start(pid: int) -> int | None:
@@ -302,9 +318,36 @@ class Store:
     # --- job state ----------------------------------------------------------------------
 
     def save_state(self, jobname: str, state: dict[str, Any]) -> None:
-        """Persist the job's state object atomically."""
+        """Persist the job's state object atomically.
+
+        The first save also sets aside ``STATE_RESERVE`` bytes of disk: when the disk is full
+        later, the job's final state (dead or ready) is written there and renamed into place,
+        so other processes never see an ended job as active.
+        """
         data = json.dumps(state, separators=(",", ":")).encode("utf-8")
-        atomic_write(self._meta(jobname) / "state.json", data)
+        meta = self._meta(jobname)
+        reserve = meta / "state.reserve"
+        try:
+            atomic_write(meta / "state.json", data)
+            if not reserve.exists():
+                _reserve(reserve, STATE_RESERVE)
+        except OSError as e:
+            final = state.get("status") != ACTIVE
+            if not final or e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if len(data) > STATE_RESERVE:
+                raise
+            try:
+                fd = os.open(reserve, os.O_WRONLY)
+            except OSError:
+                raise e from None
+            try:
+                # Blocks allocated at the reserve's making: this write needs no new space.
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
+            finally:
+                os.close(fd)
+            os.replace(reserve, meta / "state.json")
 
     def load_state(self, jobname: str) -> dict[str, Any] | None:
         """The job's state, or None for an unknown job.
