@@ -330,7 +330,12 @@ class Store:
         try:
             atomic_write(meta / "state.json", data)
             if not reserve.exists():
-                _reserve(reserve, STATE_RESERVE)
+                try:
+                    _reserve(reserve, STATE_RESERVE)
+                except OSError as e:
+                    # A filesystem that cannot allocate ahead goes without; a full one fails.
+                    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise
         except OSError as e:
             final = state.get("status") != ACTIVE
             if not final or e.errno not in (errno.ENOSPC, errno.EDQUOT):
