@@ -290,7 +290,9 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _kill(args: argparse.Namespace) -> int:
-    _master(args).kill(args.jobname)
+    master = _master(args)
+    _known_job(master, args.jobname)
+    master.kill(args.jobname)
     return 0
 
 
