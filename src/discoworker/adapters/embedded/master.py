@@ -605,6 +605,10 @@ class EmbeddedMaster:
         rows.sort(reverse=True)
         return rows
 
+    def running(self) -> bool:
+        """True while a job of this master's own is active."""
+        return any(job.status == ACTIVE for job in list(self._jobs.values()))
+
     def shutdown(self, why: str = "the embedded master shut down") -> None:
         """Kill every job this master runs (their workers included)."""
         for job in list(self._jobs.values()):
@@ -620,12 +624,15 @@ def _at_exit() -> None:
     # The client ends (its script returned, Ctrl-C, sys.exit) before its jobs did: nobody
     # will collect their results, so their workers stop now and the events say why.
     # (SIGKILL skips this: the workers' lifeline ends them, a later reader records it.)
+    masters = [m for m in list(_MASTERS.values()) if m.running()]
+    if not masters:
+        return
     with contextlib.suppress(ValueError):
         # A second Ctrl-C must not cut this short (its workers would then wait for the lifeline).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     why = (f"Job killed: the process that ran its embedded master (pid {os.getpid()}) "
            f"exited before the job ended")
-    for master in list(_MASTERS.values()):
+    for master in masters:
         master.shutdown(why)
 
 
