@@ -1,7 +1,7 @@
 """The ``discoworker`` command: run a job, list jobs, read events and results, purge, serve.
 
     discoworker run wordcount.py --input a.txt --input b.txt -p partitions=2
-    discoworker jobs | events JOB | logs JOB [TASK] | results JOB | purge JOB
+    discoworker jobs | events JOB | logs JOB [TASK] | results JOB | kill JOB | purge JOB
     discoworker master --port 8989 --data-dir D
 
 ``run`` takes a Python file or ``module:Name``. Name (default: the file's only ``Job``
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         ("jobs", _jobs, "list jobs, newest first"),
         ("events", _events, "print a job's events"),
         ("results", _results, "print a job's results as records"),
+        ("kill", _kill, "stop a running job (its workers too)"),
         ("purge", _purge, "delete a job and its data"),
     ):
         p = sub.add_parser(name, help=text)
@@ -285,6 +286,13 @@ def _results(args: argparse.Namespace) -> int:
         return 1
     for key, value in result_iterator(status.results, master=master):
         print(f"{key}\t{value}")
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    master = _master(args)
+    _known_job(master, args.jobname)
+    master.kill(args.jobname)
     return 0
 
 

@@ -24,6 +24,8 @@ from discoworker.errors import ProtocolError
 DEFAULT_REPLY_TIMEOUT = 3 * 24 * 3600.0
 #: After DONE / ERROR / FATAL the master closes our stdin and kills us; wait this long for it.
 CLOSE_GRACE = 60.0
+#: The embedded master names here the inherited fd of its lifeline pipe (see watch_lifeline).
+LIFELINE_ENV = "DISCOWORKER_LIFELINE"
 
 
 @attrs.define
@@ -124,6 +126,55 @@ class TakenOver:
 
     transport: StdioTransport
     printed: PrintedText
+
+
+def watch_lifeline() -> bool:
+    """End this worker, its children with it, as soon as its embedded master's process is gone.
+
+    The embedded master passes the read end of a pipe whose write end only it holds (fd named
+    by ``DISCOWORKER_LIFELINE``); a daemon thread waits for its end of file, which comes
+    however the master died (SIGKILL, Ctrl-C), and then kills the worker's process group at
+    once, even while job code is busy. A real master's workers have no lifeline: False.
+    """
+    import stat
+    import threading
+
+    raw = os.environ.pop(LIFELINE_ENV, None)
+    try:
+        fd = int(raw or "")
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+    except (ValueError, OSError):
+        return False
+    os.set_inheritable(fd, False)  # job code's own children never hold it
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        _end_at_once()
+
+    threading.Thread(target=watch, name="discoworker lifeline", daemon=True).start()
+    return True
+
+
+def _end_at_once() -> None:
+    import signal
+
+    pid = os.getpid()
+    # The master started us as a process group's leader: the group is us and job code's
+    # children. Anywhere else, only ourselves.
+    try:
+        if os.getpgid(0) == pid:
+            os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    os.kill(pid, signal.SIGKILL)
 
 
 def take_over_stdio(reply_timeout: float = DEFAULT_REPLY_TIMEOUT) -> TakenOver:

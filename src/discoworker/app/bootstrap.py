@@ -38,10 +38,11 @@ def node_ddfs(task: Task) -> Ddfs:
 
 def run_worker() -> None:
     """The worker program: own stdio first (nothing may print before WORKER), run the task."""
-    from discoworker.adapters.transport_stdio import take_over_stdio
+    from discoworker.adapters.transport_stdio import take_over_stdio, watch_lifeline
     from discoworker.app.task_life import run_task
 
     taken = take_over_stdio()
+    watch_lifeline()
     line = MasterLine(taken.transport)
     line.collect(taken.printed)
     ok = run_task(taken.transport, node_opener, line=line)

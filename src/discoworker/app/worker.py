@@ -119,8 +119,13 @@ class Worker(dict[str, Any]):
 
     def jobdict(self, job: Any, **jobargs: Any) -> dict[str, Any]:
         """The keys every jobdict has; subclasses add their pipeline or classic keys."""
+        from discoworker.domain.jobdict import check_prefix
+
+        # Refused here, a name with whitespace never reaches a real master (which would take it
+        # and fail the job later).
+        prefix = self.getitem("name", job, jobargs) or type(job).__name__
         return {
-            "prefix": self.getitem("name", job, jobargs) or type(job).__name__,
+            "prefix": check_prefix(prefix) if isinstance(prefix, str) else prefix,
             "owner": self.getitem("owner", job, jobargs) or default_owner(),
             "worker": self.bin,
             "save_results": bool(self.getitem("save_results", job, jobargs, False)),

@@ -470,10 +470,32 @@ def pipeline_of_classic(
     )
 
 
+_NAMED_CHARACTERS: Final = {" ": "a space", "\t": "a tab", "\n": "a newline", "\r": "a CR"}
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` when it can start a job name; JobDictError saying which character cannot.
+
+    A job name goes unquoted into URLs, index lines (``<label> <url> <size>``) and the real
+    master's worker command line, so whitespace and control characters would break the job
+    after it started. The real master accepts them (``from_json`` too, as it does); the
+    client and the embedded master refuse them at submit (``job_name``).
+    """
+    for i, c in enumerate(prefix):
+        if c.isspace() or not c.isprintable():
+            what = _NAMED_CHARACTERS.get(c, f"the character {c!r}")
+            raise JobDictError(
+                f"invalid prefix {prefix!r}: job names cannot hold {what} (position {i}); "
+                f"they go unquoted into URLs and index files: use '_' instead"
+            )
+    return prefix
+
+
 def job_name(prefix: str, now_seconds: float) -> str:
     """The master's job name ``prefix@<MegaSecs>:<Secs>:<MicroSecs>`` in lowercase hex."""
     if "/" in prefix or "." in prefix:
         raise JobDictError("invalid prefix")
+    check_prefix(prefix)
     if now_seconds < 0:
         raise ValueError(f"a time before the epoch: {now_seconds}")
     # Through whole microseconds, as Erlang's now() counts them.

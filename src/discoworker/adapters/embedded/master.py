@@ -8,11 +8,14 @@ another process can list jobs, read events and results.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import signal
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +30,15 @@ from discoworker.adapters.embedded.scheduler import (
     StageStarted,
     TaskState,
 )
-from discoworker.adapters.embedded.store import ACTIVE, DEAD, READY, Store, abspath, event_time
+from discoworker.adapters.embedded.store import (
+    ACTIVE,
+    DEAD,
+    READY,
+    Store,
+    abspath,
+    event_time,
+    process_start,
+)
 from discoworker.adapters.embedded.worker_process import (
     Limits,
     Outcome,
@@ -56,6 +67,11 @@ from discoworker.errors import CommError, DataError, IndexFileError, JobDictErro
 
 log = get_logger(__name__)
 
+#: How often a job's coordinator looks for a kill asked by another process (seconds).
+KILL_POLL = 0.1
+#: How long ``kill`` from another process waits for the job's own master to stop it.
+KILL_WAIT = 10.0
+
 
 @attrs.define
 class _Job:
@@ -73,6 +89,8 @@ class _Job:
     results: list[list[str]] = attrs.field(factory=list)
     procs: dict[int, WorkerProcess] = attrs.field(factory=dict)
     stage_started: dict[str, float] = attrs.field(factory=dict)
+    #: Why it died is in the events file (a full disk may refuse it).
+    death_said: bool = False
 
 
 @attrs.define
@@ -102,6 +120,7 @@ class EmbeddedMaster:
             raise ValueError("workers and max_attempts must be at least 1")
         self._store = Store(self._data_dir, self._host)
         self._ddfs = LocalDdfs(self._store.ddfs_data, self._host)
+        _MASTERS[id(self)] = self
 
     @property
     def store(self) -> Store:
@@ -148,25 +167,38 @@ class EmbeddedMaster:
         else:
             pipeline, raw_inputs = jobdict.pipeline, jobdict.inputs
         inputs = [self._stage_input(i) for i in raw_inputs]
+        max_cores = jobdict.max_cores
+        slots = self._workers
+        if isinstance(max_cores, int) and not isinstance(max_cores, bool) and max_cores > 0:
+            slots = min(slots, max_cores)
         with self._lock:
             name = self._new_name(jobdict.prefix)
-            home = self._store.create_job_home(name, jobpack, pack.jobhome, jobdict.worker)
-            max_cores = jobdict.max_cores
-            slots = self._workers
-            if isinstance(max_cores, int) and not isinstance(max_cores, bool) and max_cores > 0:
-                slots = min(slots, max_cores)
+            try:
+                home = self._store.create_job_home(name, jobpack, pack.jobhome, jobdict.worker)
+            except OSError as e:
+                raise CommError(f"the embedded master could not create job {name}: {e}") from None
             sched = Scheduler(pipeline, inputs, max_attempts=self._max_attempts, workers=slots)
             job = _Job(name, jobdict, pipeline, inputs, sched, time.time())
             self._jobs[name] = job
-        self._event(job, "master", "New job initialized!")
-        self._event(job, "master", f'Created job "{name}"')
-        self._save(job)
+        try:
+            self._event(job, "master", "New job initialized!")
+            self._event(job, "master", f'Created job "{name}"')
+            self._save(job)
+        except OSError as e:
+            # Nothing half-made stays behind: the job was never submitted.
+            with self._lock:
+                self._jobs.pop(name, None)
+            self._store.purge(name)
+            raise CommError(f"the embedded master could not record job {name}: {e}") from None
         command = [str(home / jobdict.worker)]
         env = worker_env(jobenvs, settings=self._node_settings())
         thread = threading.Thread(
             target=self._coordinate, args=(job, command, home, env), name=f"job {name}", daemon=True
         )
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as e:  # no thread to run it: the job ends now, saying why
+            self._die(job, f"the embedded master could not start the job: {e}")
         log.debug("job.submitted", job=name, stages=[s.name for s in pipeline])
         return name
 
@@ -201,17 +233,22 @@ class EmbeddedMaster:
             with job.cond:
                 self._notes(job)
                 while job.status == ACTIVE:
+                    request = self._store.kill_request(job.name)
+                    if request is not None:
+                        self._die(job, request)
+                        break
                     if job.scheduler.finished:
                         self._finish(job)
                         break
                     task = job.scheduler.next_task(len(job.procs))
                     if task is None:
-                        job.cond.wait()
+                        # Woken by a task's end, or in time to see another process's kill.
+                        job.cond.wait(KILL_POLL)
                         continue
                     self._start(job, task, command, home, env)
         except Exception as e:  # the job must end, whatever went wrong here
             log.exception("job.coordinator_failed", job=job.name)
-            self._die(job, f"the embedded master failed: {e!r}")
+            self._die(job, f"the embedded master failed: {_described(e, self._data_dir)}")
 
     def _start(
         self, job: _Job, task: TaskState, command: list[str], home: Path, env: dict[str, str]
@@ -258,29 +295,35 @@ class EmbeddedMaster:
         threading.Thread(
             target=self._run_task, args=(job, task, proc), name=f"{job.name} {spec.stage}:{taskid}",
             daemon=True,
-        ).start()
+        ).start()  # a RuntimeError here reaches _coordinate, which ends the job
 
     def _run_task(self, job: _Job, task: TaskState, proc: WorkerProcess) -> None:
+        # Any exception here is the master's own failure: the job ends dead, saying why, and
+        # the thread never dies leaving the job active (Job.wait would block for ever).
+        name = f"task {task.taskid}"
         try:
+            name = f"{job.scheduler.stage_spec(task.taskid).name}:{task.taskid}"
             outcome = proc.run()
+            log.debug("task.ended", job=job.name, task=name, kind=outcome.kind,
+                      code=outcome.exit_code)
+            with job.cond:
+                job.procs.pop(task.taskid, None)
+                try:
+                    if job.status == ACTIVE and outcome.kind != "killed":
+                        if outcome.kind == "done":
+                            self._task_done(job, task, name.partition(":")[0], outcome)
+                        else:
+                            self._task_failed(job, task, name, outcome)
+                        self._save(job)
+                finally:
+                    job.cond.notify_all()
         except Exception as e:
-            log.exception("task.run_failed", job=job.name, task=task.taskid)
-            outcome = Outcome("error", f"the embedded master failed to run the task: {e!r}")
-        stage = job.scheduler.stage_spec(task.taskid).name
-        name = f"{stage}:{task.taskid}"
-        log.debug("task.ended", job=job.name, task=name, kind=outcome.kind, code=outcome.exit_code)
-        with job.cond:
-            job.procs.pop(task.taskid, None)
-            try:
-                if job.status != ACTIVE or outcome.kind == "killed":
-                    return
-                if outcome.kind == "done":
-                    self._task_done(job, task, stage, outcome)
-                else:
-                    self._task_failed(job, task, name, outcome)
-                self._save(job)
-            finally:
-                job.cond.notify_all()
+            log.exception("task.master_failed", job=job.name, task=name)
+            proc.stop()
+            with job.cond:
+                job.procs.pop(task.taskid, None)
+            why = _described(e, self._data_dir)
+            self._die(job, f"the embedded master failed at task {name}: {why}")
 
     def _task_done(self, job: _Job, task: TaskState, stage: str, outcome: Outcome) -> None:
         outputs: list[StageOutput] = []
@@ -336,9 +379,15 @@ class EmbeddedMaster:
             results = [[f"tag://{tag}"]]
         job.results = results
         job.status = READY
-        self._event(job, "master", f"READY: Job done in {elapsed(time.time() - job.started)}")
-        self._save(job)
+        try:
+            self._save(job)
+        except BaseException:
+            # Not ready until the state says so: the coordinator then ends the job dead.
+            job.status = ACTIVE
+            raise
         job.cond.notify_all()
+        with contextlib.suppress(OSError):
+            self._event(job, "master", f"READY: Job done in {elapsed(time.time() - job.started)}")
 
     def _save_results(self, tag: str, results: list[list[str]]) -> None:
         """Copy each result file into DDFS as a blob of ``tag``, as a real master does:
@@ -367,13 +416,27 @@ class EmbeddedMaster:
             job.status = DEAD
             job.error = why
             procs = list(job.procs.values())
-            if say is not None:
-                self._event(job, "master", say or f"ERROR: {why}")
-            self._event(job, "master", "WARN: Job killed")
-            self._save(job)
-            job.cond.notify_all()
-        for proc in procs:
-            proc.stop()
+            try:
+                # Workers first: once the state says dead, none of them runs (kill waits on it).
+                for proc in procs:
+                    proc.stop()
+                # A full disk must not keep the job's waiters blocked (they read job.error),
+                # nor stop the state from saying dead (it has room reserved).
+                reason = [] if say is None else [say or f"ERROR: {why}"]
+                job.death_said = not reason
+                for line in [*reason, "WARN: Job killed"]:
+                    try:
+                        self._event(job, "master", line)
+                    except Exception:
+                        log.exception("job.death_not_recorded", job=job.name)
+                        continue
+                    job.death_said = job.death_said or line in reason
+                try:
+                    self._save(job)
+                except Exception:
+                    log.exception("job.death_not_recorded", job=job.name)
+            finally:
+                job.cond.notify_all()
 
     # --- state ----------------------------------------------------------------------------
 
@@ -390,6 +453,7 @@ class EmbeddedMaster:
                 "start": job.started,
                 "timestamp": event_time(job.started),
                 "pid": os.getpid(),
+                "pid_start": process_start(os.getpid()),
                 "pipeline": job.scheduler.counts(),
                 "results": job.results,
                 "inputs": inputs,
@@ -458,12 +522,20 @@ class EmbeddedMaster:
 
     def events(self, jobname: str, offset: int = 0) -> Iterator[Event]:
         """The job's events from byte ``offset`` of its event log."""
-        for line in self._store.read_events(jobname, offset).splitlines():
+        job = self._jobs.get(jobname)
+        if job is None:
+            self._state(jobname)  # records the death of a job whose master process is gone
+        lines = self._store.read_events(jobname, offset).splitlines()
+        for line in lines:
             try:
                 when, host, message = json.loads(line)
             except ValueError:
                 continue  # a line cut by a concurrent append: the next read has it whole
             yield Event(when, host, message)
+        if (job is not None and job.status == DEAD and offset == 0
+                and not (job.death_said and lines)):
+            # The death could not be written (disk full) or the files were purged meanwhile.
+            yield Event(event_time(), "master", f"ERROR: {job.error}")
 
     def raw_events(self, jobname: str, offset: int = 0) -> bytes:
         """The event log's bytes from ``offset`` (``rawevents`` with ``Range: bytes=N-``)."""
@@ -477,21 +549,44 @@ class EmbeddedMaster:
             raise KeyError(jobname) from None
 
     def kill(self, jobname: str) -> None:
-        """Stop the job's tasks; the job is dead."""
+        """Stop the job's tasks; the job is dead.
+
+        A job run by another process on this data directory is asked to stop through a file
+        its master watches; this returns once that master says the job is dead (its workers
+        killed), CommError if it does not within ``KILL_WAIT`` seconds.
+        """
+        self._kill(jobname, f"Job killed by process {os.getpid()}")
+
+    def _kill(self, jobname: str, why: str) -> None:
         job = self._jobs.get(jobname)
         if job is not None:
             self._die(job, "Job killed")
+            return
+        state = self._state(jobname)
+        if state is None or state.get("status") != ACTIVE:
+            return
+        self._store.request_kill(jobname, why)
+        deadline = time.monotonic() + KILL_WAIT
+        while time.monotonic() < deadline:
+            state = self._state(jobname)
+            if state is None or state.get("status") != ACTIVE:
+                return
+            time.sleep(0.05)
+        raise CommError(
+            f"job {jobname}: its master (pid {state.get('pid')}) did not stop it within "
+            f"{KILL_WAIT:g} s"
+        )
 
     def clean(self, jobname: str) -> None:
         """Kill the job and forget its state and events (its data stays)."""
-        self.kill(jobname)
+        self._kill(jobname, f"Job killed: cleaned by process {os.getpid()}")
         with self._lock:
             self._jobs.pop(jobname, None)
         self._store.clean(jobname)
 
     def purge(self, jobname: str) -> None:
         """Kill the job and remove everything it stored (its results and OOB tags too)."""
-        self.kill(jobname)
+        self._kill(jobname, f"Job killed: purged by process {os.getpid()}")
         with self._lock:
             self._jobs.pop(jobname, None)
         self._store.purge(jobname)
@@ -510,10 +605,42 @@ class EmbeddedMaster:
         rows.sort(reverse=True)
         return rows
 
-    def shutdown(self) -> None:
+    def running(self) -> bool:
+        """True while a job of this master's own is active."""
+        return any(job.status == ACTIVE for job in list(self._jobs.values()))
+
+    def shutdown(self, why: str = "the embedded master shut down") -> None:
         """Kill every job this master runs (their workers included)."""
         for job in list(self._jobs.values()):
-            self._die(job, "the embedded master shut down")
+            self._die(job, why)
+
+
+#: Every embedded master of this process, for the exit hook.
+_MASTERS: weakref.WeakValueDictionary[int, EmbeddedMaster] = weakref.WeakValueDictionary()
+
+
+@atexit.register
+def _at_exit() -> None:
+    # The client ends (its script returned, Ctrl-C, sys.exit) before its jobs did: nobody
+    # will collect their results, so their workers stop now and the events say why.
+    # (SIGKILL skips this: the workers' lifeline ends them, a later reader records it.)
+    masters = [m for m in list(_MASTERS.values()) if m.running()]
+    if not masters:
+        return
+    with contextlib.suppress(ValueError):
+        # A second Ctrl-C must not cut this short (its workers would then wait for the lifeline).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    why = (f"Job killed: the process that ran its embedded master (pid {os.getpid()}) "
+           f"exited before the job ended")
+    for master in masters:
+        master.shutdown(why)
+
+
+def _described(error: BaseException, data_dir: Path) -> str:
+    """An exception as a user reads it; an OSError without a file name says where it was."""
+    if isinstance(error, OSError):
+        return str(error) if error.filename else f"{error} (data directory {data_dir})"
+    return f"{type(error).__name__}: {error}"
 
 
 def _urls(output: StageOutput) -> list[str]:

@@ -14,6 +14,7 @@ Everything is a plain file written atomically, so another process can list jobs 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -34,6 +35,8 @@ from discoworker.domain.index import IndexEntry, format_index
 from discoworker.domain.task import index_file_name, index_url, job_path
 from discoworker.errors import JobPackError
 
+#: Disk set aside per job for its last state file (see ``Store.save_state``).
+STATE_RESERVE: Final = 16 * 1024
 #: Statuses a job state file may hold.
 ACTIVE: Final = "active"
 READY: Final = "ready"
@@ -64,13 +67,56 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+def _proc_stat(pid: int) -> list[bytes] | None:
+    # /proc/<pid>/stat's fields from the third (state) on: the command name before them may
+    # hold spaces and parentheses.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            line = f.read()
+        return line[line.rindex(b")") + 2 :].split()
+    except (OSError, ValueError):
+        return None
+
+
+def _reserve(path: Path, size: int) -> None:
+    # Allocated now (not a sparse file): a later write into it cannot fail for want of space.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None where /proc cannot say.
+
+    Kept beside a pid so that a later process given the same pid is not taken for it.
+    """
+    fields = _proc_stat(pid)
+    try:
+        return None if fields is None else int(fields[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int, started: object = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc here: the signal's answer is all we have
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return False  # killed, waiting for a parent to reap it
+    if isinstance(started, int):
+        return process_start(pid) in (None, started)
     return True
 
 
@@ -241,11 +287,23 @@ class Store:
     def add_event(self, jobname: str, host: str, message: str, now: float | None = None) -> None:
         """Append one event line ``["time","host","message"]`` (compact JSON, as rawevents)."""
         line = json.dumps([event_time(now), host, message], separators=(",", ":")) + "\n"
+        data = memoryview(line.encode("utf-8"))
         path = self._meta(jobname) / "events"
         with self._lock:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "ab") as f:
-                f.write(line.encode("utf-8"))
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = os.fstat(fd).st_size
+                try:
+                    while data:
+                        data = data[os.write(fd, data) :]
+                except OSError:
+                    # Half a line (a full disk) would swallow the next one: take it back.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
 
     def read_events(self, jobname: str, offset: int = 0) -> bytes:
         """The events file from byte ``offset`` (the ``Range: bytes=N-`` of rawevents)."""
@@ -260,9 +318,41 @@ class Store:
     # --- job state ----------------------------------------------------------------------
 
     def save_state(self, jobname: str, state: dict[str, Any]) -> None:
-        """Persist the job's state object atomically."""
+        """Persist the job's state object atomically.
+
+        The first save also sets aside ``STATE_RESERVE`` bytes of disk: when the disk is full
+        later, the job's final state (dead or ready) is written there and renamed into place,
+        so other processes never see an ended job as active.
+        """
         data = json.dumps(state, separators=(",", ":")).encode("utf-8")
-        atomic_write(self._meta(jobname) / "state.json", data)
+        meta = self._meta(jobname)
+        reserve = meta / "state.reserve"
+        try:
+            atomic_write(meta / "state.json", data)
+            if not reserve.exists():
+                try:
+                    _reserve(reserve, STATE_RESERVE)
+                except OSError as e:
+                    # A filesystem that cannot allocate ahead goes without; a full one fails.
+                    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise
+        except OSError as e:
+            final = state.get("status") != ACTIVE
+            if not final or e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if len(data) > STATE_RESERVE:
+                raise
+            try:
+                fd = os.open(reserve, os.O_WRONLY)
+            except OSError:
+                raise e from None
+            try:
+                # Blocks allocated at the reserve's making: this write needs no new space.
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
+            finally:
+                os.close(fd)
+            os.replace(reserve, meta / "state.json")
 
     def load_state(self, jobname: str) -> dict[str, Any] | None:
         """The job's state, or None for an unknown job.
@@ -275,10 +365,44 @@ class Store:
             return None
         state: dict[str, Any] = json.loads(raw)
         pid = state.get("pid")
-        if state.get("status") == ACTIVE and isinstance(pid, int) and not _pid_alive(pid):
+        if (
+            state.get("status") == ACTIVE
+            and isinstance(pid, int)
+            and not _pid_alive(pid, state.get("pid_start"))
+        ):
             state["status"] = DEAD
-            state.setdefault("error", "the master that ran the job is gone")
+            state["error"] = (
+                f"Job killed: the process that ran its embedded master (pid {pid}) ended "
+                f"before the job did"
+            )
+            self._record_orphan(jobname, state)
         return state
+
+    def _record_orphan(self, jobname: str, state: dict[str, Any]) -> None:
+        # The master was killed (SIGKILL, SIGTERM) and could not say so: the first reader does,
+        # once (the marker is created exclusively), so the job's events tell what happened.
+        meta = self._meta(jobname)
+        try:
+            os.close(os.open(meta / "orphan", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            self.add_event(jobname, "master", f"ERROR: {state['error']}")
+            self.add_event(jobname, "master", "WARN: Job killed")
+            self.save_state(jobname, state)
+
+    # --- a kill asked by another process ------------------------------------------------
+
+    def request_kill(self, jobname: str, why: str) -> None:
+        """Ask the process that runs ``jobname`` to kill it (it looks for this file)."""
+        atomic_write(self._meta(jobname) / "kill", why.encode("utf-8"))
+
+    def kill_request(self, jobname: str) -> str | None:
+        """Why another process asked to kill ``jobname``; None when none did."""
+        try:
+            return (self._meta(jobname) / "kill").read_text("utf-8", "replace")
+        except OSError:
+            return None
 
     def job_names(self) -> Iterator[str]:
         """The names of every job with a state file."""

@@ -25,6 +25,7 @@ from typing import Literal, TypeAlias
 import attrs
 
 from discoworker.adapters.embedded._log import get_logger
+from discoworker.adapters.transport_stdio import LIFELINE_ENV
 from discoworker.domain import protocol as p
 from discoworker.domain.inputs import Replica, TaskInput
 from discoworker.domain.task import TaskSpec
@@ -119,6 +120,44 @@ def worker_env(
     return env
 
 
+class _Lifeline:
+    """This process's lifeline pipe, made on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fds: tuple[int, int] | None = None
+
+    def read_end(self) -> int:
+        with self.lock:
+            if self.fds is None:
+                self.fds = os.pipe()
+            return self.fds[0]
+
+    def forget(self) -> None:
+        # A forked child (multiprocessing in the client) must not keep its parent's workers
+        # alive; another thread may have held the lock at the fork.
+        self.lock = threading.Lock()
+        for fd in self.fds or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = None
+
+
+_LIFELINE = _Lifeline()
+os.register_at_fork(after_in_child=_LIFELINE.forget)
+
+
+def lifeline() -> int:
+    """The read end of this process's lifeline pipe, which every worker inherits.
+
+    Nothing is ever written to it and only this process holds the write end (not inherited,
+    closed in forked children), so a worker reads end of file exactly when its master's
+    process is gone, however it died: it then kills itself and its children
+    (``transport_stdio.watch_lifeline``).
+    """
+    return _LIFELINE.read_end()
+
+
 def _shown(frame: p.Frame) -> str:
     """A frame as text for the log, long payloads cut (but not a task's last words)."""
     keep = len(frame.payload) if frame.name in ("ERROR", "FATAL") else 400
@@ -172,6 +211,8 @@ class WorkerProcess:
 
     def run(self) -> Outcome:
         """Start the worker, converse until it ends, kill it; how it ended."""
+        line = lifeline()
+        env = {**self._env, LIFELINE_ENV: str(line)}
         read_fd, write_fd = os.pipe()
         try:
             with self._lock:
@@ -180,12 +221,13 @@ class WorkerProcess:
                 self._proc = subprocess.Popen(
                     list(self._command),
                     cwd=self._cwd,
-                    env=dict(self._env),
+                    env=env,
                     stdin=subprocess.PIPE,
                     stdout=write_fd,
                     stderr=write_fd,
                     start_new_session=True,
                     close_fds=True,
+                    pass_fds=(line,),
                 )
                 self._started = time.monotonic()
         except OSError as e:
