@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"discoworker: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # The embedded master's exit hook stops the job's workers and records the kill.
+        print("\ndiscoworker: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`discoworker jobs | head -1`): end quietly, as `ls | head`
