@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from disco._masters import is_embedded, master_url, shared_master
-from disco.job import Job, JobChain, _numbered
+from disco.job import Job, JobChain, _numbered, as_given
 from disco.settings import DiscoSettings
 from discoworker.app import results as _results
 from discoworker.app.ports import Master
@@ -181,7 +181,7 @@ class Disco:
         """
         if isinstance(jobspec, Job | str):
             status = self.port.results(_name(jobspec), timeout / 1000)
-            return status.status, list(status.results)
+            return status.status, as_given(status.results)
         names = [_name(job) for job in jobspec]
         deadline = time.monotonic() + timeout / 1000
         while True:
@@ -189,7 +189,7 @@ class Disco:
             active: list[Any] = []
             for name in names:
                 status = self.port.results(name, 0)
-                pair = (name, (status.status, list(status.results)))
+                pair = (name, (status.status, as_given(status.results)))
                 (active if status.status == "active" else others).append(pair)
             if others or not active or time.monotonic() >= deadline:
                 return others, active

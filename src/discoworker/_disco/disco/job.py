@@ -46,7 +46,7 @@ class Job(_job.Job):
     def results(self) -> tuple[str, list[list[str]]]:  # type: ignore[override]
         """``(status, results)``: results are empty unless the status is ``ready``."""
         status = self.master.results(self.name, 0)
-        return status.status, list(status.results)
+        return status.status, as_given(status.results)
 
     def wait(  # type: ignore[override]
         self, poll_interval: float = 1, timeout: float | None = None, clean: bool = False,
@@ -69,6 +69,12 @@ class Job(_job.Job):
     def profile_stats(self, mode: str = "", stream: Any = None) -> Any:
         """The job's profile (``profile=True``) as ``pstats.Stats``, printed to ``stream``."""
         return super().profile_stats(mode, stream if stream is not None else sys.stdout)
+
+
+def as_given(results: list[list[str]]) -> list[Any]:
+    """Results as the master gives them: a saved result (``save_results``) is its bare
+    ``tag://`` URL, every other one a list of replica URLs."""
+    return [r[0] if len(r) == 1 and r[0].startswith("tag://") else list(r) for r in results]
 
 
 def _numbered(events: Any, offset: int) -> Iterator[tuple[int, tuple[str, str, str]]]:
