@@ -103,3 +103,9 @@ if [ "$rc" = 0 ] && [[ $summary =~ ([0-9]+)\ skipped ]]; then
 fi
 [ "$rc" = 0 ] || fail "tests/contract failed against the real master (pytest exit $rc)"
 say "tests/contract passed against the real master"
+
+# Disco's own test suite with `disco` being discoworker, on this master while it is up: the
+# table is printed; only a fall below DISCO_SUITE_LIVE_FLOOR fails the run.
+say "running Disco's test suite (scripts/disco-suite.sh) against $URL"
+DISCO_SUITE_EMBEDDED=0 DISCO_CONTRACT_MASTER=$URL VENV=$VENV bash scripts/disco-suite.sh \
+    || fail "Disco's test suite fell below its floor on the real master (table above)"

@@ -24,10 +24,13 @@ SCHEMES = ("file", "raw", "http", "https", "disco", "dir", "tag")
 HTTP_TIMEOUT = 60.0
 
 
-def open_file(path: str, url: str | None = None) -> tuple[BinaryIO, int]:
-    """A local file and its size; DataError naming the URL when it cannot be opened."""
+def open_file(path: str, url: str | None = None, raw: bool = False) -> tuple[BinaryIO, int]:
+    """A local file and its size; DataError naming the URL when it cannot be opened.
+
+    ``raw``: the unbuffered ``FileIO`` itself (what the original gave a reader of task data).
+    """
     try:
-        stream = open(path, "rb")  # noqa: SIM115 - handed to the caller
+        stream = open(path, "rb", buffering=0 if raw else -1)  # noqa: SIM115 - to the caller
     except OSError as exc:
         raise DataError(f"cannot open {path}: {exc.strerror or exc}", url or path) from exc
     return stream, os.fstat(stream.fileno()).st_size
@@ -75,7 +78,8 @@ class UrlOpener:
         if scheme in ("disco", "dir"):
             local = self.locality.local_path(url)
             if local is not None:
-                return open_file(local, url)
+                # Task data is read a hunk at a time: a buffer would only copy it once more.
+                return open_file(local, url, raw=scheme == "disco")
             if self.locality.disco_port is None:
                 raise DataError("a remote node's file, and no disco_port to reach it", url)
             return open_http(http_url(url, self.locality.disco_port), self.http_timeout)

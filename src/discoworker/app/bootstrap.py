@@ -49,7 +49,7 @@ def run_worker() -> None:
     raise SystemExit(0 if ok else 1)
 
 
-def module_finder() -> Callable[[list[Any]], list[Any]]:
+def module_finder() -> Callable[..., list[Any]]:
     """How the client finds the modules job functions use (``required_modules``)."""
     from discoworker.adapters.modules_ast import find_modules
 

@@ -139,6 +139,9 @@ class Worker(base.Worker):
         """Resolve every parameter, then run the task's stage (map, shuffle or reduce)."""
         for key in list(self):
             self[key] = self.getitem(key, job, jobargs)
+        from discoworker.app.job_globals import give_globals, job_globals
+
+        give_globals(self.job_functions(job, {}), job_globals(task, self["required_modules"]))
         params = task_copy(self["params"])
         stage = task.stage
         if stage == "map":

@@ -248,7 +248,7 @@ class JobChain(dict[Job, Any]):
                 return None
             if status != "ready":
                 raise JobError(item.name, f"the job is {status}: {job.name} cannot read it")
-            inputs.extend(item.results())
+            inputs.extend(Job.results(item))  # the list, whatever a subclass returns
         return inputs
 
     def purge(self) -> None:

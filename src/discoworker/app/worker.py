@@ -136,7 +136,11 @@ class Worker(dict[str, Any]):
     def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:
         """The job's environment on the nodes: ``lib`` of the job home first on the paths."""
         # Bytecode may be written: the first task on a node compiles lib/, the others reuse it.
-        return {"PYTHONPATH": "lib", "LD_LIBRARY_PATH": "lib"}
+        # A job written against the ``disco`` names of discoworker finds them on the node too.
+        from discoworker.disco_compat import DISCO_DIR, in_use
+
+        path = f"lib:lib/discoworker/{DISCO_DIR}" if in_use() else "lib"
+        return {"PYTHONPATH": path, "LD_LIBRARY_PATH": "lib"}
 
     def jobhome(self, job: Any, **jobargs: Any) -> bytes:
         """The job home, as the zip archive the master unpacks on each node."""
@@ -159,19 +163,25 @@ class Worker(dict[str, Any]):
                 _write(archive, f"lib/{Path(path).name}", Path(path).read_bytes())
         required_modules = self.getitem("required_modules", job, jobargs)
         if required_modules is None:
-            from discoworker.app.bootstrap import module_finder
-
-            required_modules = module_finder()(self.job_functions(job, jobargs))
+            required_modules = self.find_required_modules(job, jobargs)
         shipped = set(archive.namelist())
         for module in required_modules:
             if isinstance(module, tuple | list):
                 name, path = module
-                if name.partition(".")[0] in NODE_PACKAGES:
+                if _travels_anyway(name):
                     continue  # already in lib/, whether installed or from a checkout
                 entry = f"lib/{_module_file(name, path)}"
                 if entry not in shipped:
                     shipped.add(entry)
                     _write(archive, entry, Path(path).read_bytes())
+
+    def find_required_modules(self, job: Any, jobargs: Mapping[str, Any]) -> list[Any]:
+        """The modules the job's functions use, found in their code (names the node's
+        worker gives them, such as ``Task`` and ``put``, are not modules)."""
+        from discoworker.app.bootstrap import module_finder
+        from discoworker.app.job_globals import PROVIDED_NAMES
+
+        return module_finder()(self.job_functions(job, jobargs), exclude=PROVIDED_NAMES)
 
     def jobdata(self, job: Any, **jobargs: Any) -> bytes:
         """What the node needs to rebuild the job and this worker: ``(job, jobargs)``.
@@ -183,10 +193,11 @@ class Worker(dict[str, Any]):
         from discoworker.app.jobdata import dumps_jobdata
 
         defined_in = {getattr(f, "__module__", None) for f in self.job_functions(job, jobargs)}
-        defined_in |= {type(job).__module__, type(self).__module__}
+        # The job's and worker's classes and their bases: a base class may be the user's too.
+        defined_in |= {c.__module__ for c in (*type(job).__mro__, *type(self).__mro__)}
         by_value = sorted(
             m for m in defined_in
-            if m and m != "__main__" and not m.startswith("discoworker") and is_local_module(m)
+            if m and m != "__main__" and not _travels_anyway(m) and is_local_module(m)
         )
         return dumps_jobdata(job, jobargs, by_value)
 
@@ -212,7 +223,8 @@ class Worker(dict[str, Any]):
                 for item in vars(value).values():
                     visit(item, depth + 1)
 
-        for value in (*self.values(), *jobargs.values()):
+        # What the job itself defines counts too (``class MyJob(Job): map = ...``).
+        for value in (*(self.getitem(k, job, jobargs) for k in self), *jobargs.values()):
             visit(value, 0)
         return found
 
@@ -231,7 +243,8 @@ class Worker(dict[str, Any]):
         """The whole job pack for ``job`` run with ``jobargs``; unknown arguments refused."""
         self.check_jobargs(jobargs)
         jobdict = self.jobdict(job, **jobargs)
-        if any(key in jobdict and not jobdict[key] for key in ("input", "inputs")):
+        empty_ok = getattr(job, "allow_empty_input", False) is True
+        if not empty_ok and any(key in jobdict and not jobdict[key] for key in ("input", "inputs")):
             # An empty input list is a glob that matched nothing, an empty tag or a forgotten
             # argument far more often than a wish for an empty result: say so before it runs.
             raise JobArgumentError(
@@ -239,6 +252,9 @@ class Worker(dict[str, Any]):
                 "tag://, dir://, disco://) or paths of files"
             )
         version = 2 if "pipeline" in jobdict else 1
+        if self.getitem("required_modules", job, jobargs) is None:
+            # Found once; the node imports them too, as globals of the job's functions.
+            jobargs = {**jobargs, "required_modules": self.find_required_modules(job, jobargs)}
         return JobPack(
             version,
             jobdict,
@@ -319,6 +335,16 @@ def _rebuild_worker(cls: type[Worker], items: dict[str, Any]) -> Worker:
     dict.update(worker, items)
     worker._outputs = {}
     return worker
+
+
+def _travels_anyway(module: str) -> bool:
+    """Whether ``module`` is in every job home already: discoworker's own, its ``disco``."""
+    top = module.partition(".")[0]
+    if top in NODE_PACKAGES:
+        return True
+    from discoworker.disco_compat import in_use
+
+    return top == "disco" and in_use()
 
 
 def default_owner() -> str:

@@ -109,6 +109,31 @@ class Task:
         return self.spec.taskid
 
     @property
+    def master(self) -> str:
+        """The URL of the master running the task (the original's ``Task.master``)."""
+        return self.spec.master
+
+    @property
+    def disco_port(self) -> int:
+        """The port of the node's HTTP server for ``disco://`` data."""
+        return self.spec.disco_port
+
+    @property
+    def put_port(self) -> int:
+        """The port of DDFS's put server."""
+        return self.spec.put_port
+
+    @property
+    def disco_data(self) -> str:
+        """The node's job data directory."""
+        return self.spec.disco_data
+
+    @property
+    def ddfs_data(self) -> str:
+        """The node's DDFS data directory."""
+        return self.spec.ddfs_data
+
+    @property
     def stage(self) -> str:
         """The stage this task belongs to (e.g. ``"map"``)."""
         return self.spec.stage

@@ -1,0 +1,108 @@
+"""DDFS as a client sees it (``disco.ddfs.DDFS``), over discoworker's DDFS of a master."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from disco._masters import master_url, shared_master
+from disco.settings import DiscoSettings
+from discoworker.errors import CommError
+
+__all__ = ["DDFS"]
+
+
+class DDFS:
+    """The DDFS of the master at ``master`` (default ``DISCO_MASTER``, else the embedded one)."""
+
+    def __init__(self, master: str | None = None, proxy: Any = None, settings: Any = None,
+                 **kwargs: Any) -> None:
+        self.settings = settings if settings is not None else DiscoSettings()
+        self.master = master_url(master, self.settings)
+
+    @property
+    def port(self) -> Any:
+        """discoworker's DDFS port of that master."""
+        return shared_master(self.master).ddfs
+
+    def push(self, tag: str, files: Iterable[Any], replicas: Any = None, **kwargs: Any
+             ) -> tuple[dict[str, Any], list[list[str]]]:
+        """Store each file (a path, or a ``(file object, name)`` pair) as a blob of ``tag``."""
+        blobs = []
+        for item in files:
+            if isinstance(item, tuple | list):
+                source, name = item
+                blobs.append(self.port.push(tag, str(name), source))
+            else:
+                with open(item, "rb") as f:
+                    blobs.append(self.port.push(tag, os.path.basename(str(item)), f))
+        return self.get(tag), blobs
+
+    def put(self, tag: str, urls: list[list[str]]) -> None:
+        """Append blobs, given by their replica URLs, to ``tag``."""
+        self.port.tag(tag, urls)
+
+    tag = put
+
+    def get(self, tag: str, **kwargs: Any) -> dict[str, Any]:
+        """The tag object (``urls`` and its attributes)."""
+        return dict(self.port.get(_name(tag)))
+
+    def blobs(self, tag: str, **kwargs: Any) -> list[list[str]]:
+        """The replica lists of every blob of ``tag``."""
+        return list(self.port.blobs(_name(tag)))
+
+    def urls(self, tag: str, **kwargs: Any) -> list[list[str]]:
+        """The tag's own ``urls`` (blobs and tags it points at)."""
+        return list(self.get(tag)["urls"])
+
+    def exists(self, tag: str) -> bool:
+        """Whether ``tag`` exists."""
+        try:
+            self.get(tag)
+        except CommError as exc:
+            if exc.code == 404:
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Names of the tags beginning with ``prefix``."""
+        names = self.port.tags(prefix) if _takes_prefix(self.port) else self.port.tags()
+        return [n for n in names if n.startswith(prefix)]
+
+    def delete(self, tag: str, **kwargs: Any) -> None:
+        """Remove ``tag``."""
+        self.port.delete(_name(tag))
+
+    def setattr(self, tag: str, attr: str, value: Any, **kwargs: Any) -> None:
+        """Set attribute ``attr`` of ``tag`` (where the master's DDFS keeps attributes)."""
+        setter = getattr(self.port, "setattr", None)
+        if setter is None:
+            raise CommError(f"this master's DDFS keeps no tag attributes ({attr})", tag)
+        setter(_name(tag), attr, value)
+
+    def pull(self, tag: str, **kwargs: Any) -> Any:
+        """``(file object, size, url)`` of each blob of ``tag``, from a replica that opens."""
+        from discoworker.app.bootstrap import client_opener
+
+        opener = client_opener(shared_master(self.master))
+        for replicas in self.blobs(tag):
+            for url in replicas:
+                stream, size = opener(url)
+                data = stream.read()
+                stream.close()
+                yield io.BytesIO(data), size, url
+                break
+
+
+def _name(tag: str) -> str:
+    return tag[len("tag://"):] if tag.startswith("tag://") else tag
+
+
+def _takes_prefix(port: Any) -> bool:
+    import inspect
+
+    return len(inspect.signature(port.tags).parameters) > 0

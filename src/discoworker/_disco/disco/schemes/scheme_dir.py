@@ -1,0 +1,5 @@
+"""The ``dir://`` scheme's input stream (``disco.schemes.scheme_dir``)."""
+
+from disco.schemes import input_stream, open
+
+__all__ = ["input_stream", "open"]

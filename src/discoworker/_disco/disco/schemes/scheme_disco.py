@@ -1,0 +1,5 @@
+"""The ``disco://`` scheme's input stream (``disco.schemes.scheme_disco``)."""
+
+from disco.schemes import input_stream, open
+
+__all__ = ["input_stream", "open"]

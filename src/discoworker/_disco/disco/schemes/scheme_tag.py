@@ -1,0 +1,5 @@
+"""The ``tag://`` scheme's input stream (``disco.schemes.scheme_tag``)."""
+
+from disco.schemes import input_stream, open
+
+__all__ = ["input_stream", "open"]

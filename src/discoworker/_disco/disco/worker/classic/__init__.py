@@ -1,0 +1,5 @@
+"""The classic map/reduce worker (``disco.worker.classic``)."""
+
+from disco.worker.classic.worker import Worker
+
+__all__ = ["Worker"]

@@ -1,0 +1,5 @@
+"""The pipeline worker (``disco.worker.pipeline``)."""
+
+from disco.worker.pipeline.worker import Stage, Worker
+
+__all__ = ["Stage", "Worker"]
