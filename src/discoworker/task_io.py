@@ -3,7 +3,8 @@
 Stream functions take ``(stream, size, url, params)`` and return the next stream of a chain;
 readers turn the last stream into records; ``disco_*`` is Disco's internal record format.
 A classic map reads lines as ``str`` (:func:`text_line_reader`, UTF-8; bytes that are not
-UTF-8 kept as surrogates) from every scheme; ``map_reader=bytes_line_reader`` gives bytes.
+UTF-8 kept as surrogates) from every scheme; ``map_reader=bytes_line_reader`` gives bytes,
+``stream_line_reader`` what Disco 0.5 gave (bytes, but str from ``raw://``).
 """
 
 from discoworker.app.readers import (
@@ -13,6 +14,7 @@ from discoworker.app.readers import (
     gzip_reader,
     re_reader,
     str_to_bytes,
+    stream_line_reader,
     text_line_reader,
 )
 from discoworker.app.streams import (
@@ -47,6 +49,7 @@ __all__ = [
     "output_stream",
     "re_reader",
     "str_to_bytes",
+    "stream_line_reader",
     "task_input_stream",
     "task_output_stream",
     "text_line_reader",

@@ -33,6 +33,13 @@ class Job(_job.Job):
     #: As the original, a job of no inputs runs (and has no results); discoworker refuses it.
     allow_empty_input = True
 
+    @staticmethod
+    def Worker() -> Any:  # noqa: N802  (the original's attribute name)
+        """The default worker: the classic one, with Disco 0.5's map lines."""
+        from disco.worker.classic.worker import Worker
+
+        return Worker()
+
     def __init__(
         self, name: str | None = None, master: Any = None, worker: Any = None,
         settings: Any = None,
