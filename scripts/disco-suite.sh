@@ -53,6 +53,15 @@ tar -xzf "$TARBALL" -C "$WORK" --wildcards '*/tests/*' '*/examples/*' \
 TESTS=$(dirname "$(ls -d "$WORK"/*/tests/test_simple.py)")
 COMPAT=$("$PY" -m discoworker.disco_compat --path)
 
+# kill_active MASTER_URL: kill every job the master still runs
+kill_active() {
+    local job
+    for job in $("$PY" -m discoworker.adapters.cli --master "$1" jobs 2>/dev/null \
+                 | awk '$3 == "active" {print $4}'); do
+        "$PY" -m discoworker.adapters.cli --master "$1" kill "$job" >/dev/null 2>&1 || true
+    done
+}
+
 # run_suite NAME MASTER_URL -> prints the table, sets PASSED and TOTAL
 run_suite() {
     local label=$1 master=$2 data="$WORK/data-$1"
@@ -91,6 +100,9 @@ import unittest; print(unittest.defaultTestLoader.loadTestsFromName('$name').cou
                 fi
             fi
             [ -z "${DISCO_SUITE_LOGS:-}" ] || cp "$log" "$DISCO_SUITE_LOGS/" 2>/dev/null
+            # A real master keeps running what a timed-out or failed test left behind, and
+            # starves the next file's jobs of workers: end every job still active there.
+            [ -z "$master" ] || kill_active "$master"
         fi
         printf '%-22s %5s %6s  %s\n' "$name" "$n" "$passed" "$result"
         PASSED=$((PASSED + passed)); TOTAL=$((TOTAL + n))
