@@ -6,6 +6,7 @@ A ``TestCase`` with a ``serve(path)`` method gets an HTTP server for its inputs:
 
 from __future__ import annotations
 
+import signal
 import threading
 import unittest
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ from disco.job import Job
 from disco.settings import DiscoSettings
 from disco.util import iterify
 
-__all__ = ["FailedReply", "TestCase", "TestJob", "TestPipe", "TestServer"]
+__all__ = ["FailedReply", "InterruptTest", "TestCase", "TestJob", "TestPipe", "TestServer"]
 
 
 class FailedReply(Exception):
@@ -79,6 +80,19 @@ def _handler(serve: Callable[[str], Any]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class InterruptTest(unittest.SkipTest):
+    """The SIGINT handler of a running test: skips the test, once."""
+
+    def __init__(self, test: TestCase) -> None:
+        super().__init__("interrupted (SIGINT): the test is skipped")
+        self.test = test
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.test.is_running:
+            self.test.is_running = False
+            raise self
+
+
 class TestCase(unittest.TestCase):
     """A test of jobs: ``self.disco``, ``self.ddfs``, result checks, an input server."""
 
@@ -130,6 +144,19 @@ class TestCase(unittest.TestCase):
     def results(self, job: Job, **kwargs: Any) -> Any:
         """The records of the job's results, once it has ended."""
         return result_iterator(job.wait(), **kwargs)
+
+    def run(self, result: Any = None) -> Any:
+        """Run the test; Ctrl-C (SIGINT) during it skips it ("Test interrupted"), as the
+        original's suite does, so its tear-down still purges the job."""
+        if threading.current_thread() is not threading.main_thread():
+            return super().run(result)
+        self.is_running = True
+        before = signal.signal(signal.SIGINT, InterruptTest(self))
+        try:
+            return super().run(result)
+        finally:
+            self.is_running = False
+            signal.signal(signal.SIGINT, before)
 
     def setUp(self) -> None:
         serve = getattr(self, "serve", None)

@@ -118,8 +118,11 @@ def argcount(function: Any) -> int:
     return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
-def schemesplit(url: str) -> tuple[str, str]:
-    """``(scheme, rest)`` of ``url``; a bare path has the scheme ``""``."""
+def schemesplit(url: str | bytes) -> tuple[str, str]:
+    """``(scheme, rest)`` of ``url`` (``str``, or UTF-8 ``bytes`` as a line read from an input
+    is); a bare path has the scheme ``""``."""
+    if isinstance(url, bytes):
+        url = url.decode("utf-8", "surrogateescape")
     scheme, sep, rest = url.partition("://")
     return (scheme, rest) if sep else ("", url)
 
@@ -140,7 +143,7 @@ class netloc(tuple[str, Any]):  # noqa: N801 - the original's name
         return f"{host}:{port}" if port else host
 
 
-def urlsplit(url: str, localhost: str | None = None, disco_port: Any = None,
+def urlsplit(url: str | bytes, localhost: str | None = None, disco_port: Any = None,
              **kwargs: Any) -> tuple[str, netloc, str]:
     """``(scheme, (host, port), path)`` of ``url``; ``disco://`` gets ``disco_port``."""
     scheme, rest = schemesplit(url)

@@ -1,0 +1,102 @@
+"""The ``disco`` package that is discoworker: what jobs and tests written for Disco rely on
+beyond the names (shapes of values, the test kit's behaviour, the worker's stage methods)."""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+import unittest
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from discoworker import disco_compat
+
+
+@pytest.fixture
+def disco(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """``import disco`` gives discoworker's, its embedded master in ``tmp_path``; undone after."""
+    monkeypatch.setenv("DISCOWORKER_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("DISCO_MASTER", raising=False)
+    monkeypatch.syspath_prepend(disco_compat.path())
+    import disco as module
+
+    assert disco_compat.in_use()
+    yield module
+    for name in [n for n in sys.modules if n == "disco" or n.startswith("disco.")]:
+        del sys.modules[name]
+
+
+def test_a_url_read_as_a_bytes_line_splits_as_a_str_one(disco: ModuleType) -> None:
+    # A pipeline's first stage reads its input's lines as bytes; Disco's test_query splits
+    # them as URLs.
+    from disco import util
+
+    scheme, location, path = util.urlsplit(b"raw://cities.csv?0")
+    assert (scheme, str(location), path) == ("raw", "cities.csv?0", "")
+    assert util.schemesplit(b"http://host:8989/a") == ("http", "host:8989/a")
+
+
+def word_map(line: Any, params: Any) -> Any:
+    for word in line.split():
+        yield word, 1
+
+
+def word_reduce(records: Any, params: Any) -> Any:
+    from disco.util import kvgroup
+
+    for word, counts in kvgroup(sorted(records)):
+        yield word, sum(counts)
+
+
+@pytest.mark.slow
+def test_a_profile_counts_reduce_tasks_as_the_originals_worker_py_reduce(
+    disco: ModuleType,
+) -> None:
+    from disco.core import result_iterator
+    from disco.job import Job
+
+    job = Job().run(input=["raw://a b c a"], map=word_map, reduce=word_reduce,
+                    partitions=3, partition=lambda key, n, params: "abc".index(key),
+                    profile=True)
+    assert sorted(result_iterator(job.wait())) == [("a", 2), ("b", 1), ("c", 1)]
+    out = io.StringIO()
+    job.profile_stats(stream=out).print_stats("worker", "reduce")
+    lines = [line.split() for line in out.getvalue().splitlines() if "worker.py" in line]
+    # One reduce task per partition with data, each one call of Worker.reduce.
+    assert lines and all(line[0] == "3" for line in lines)
+    assert any(line[-1].endswith("(reduce)") for line in lines)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_ctrl_c_during_a_suite_test_skips_it_and_restores_the_handler(
+    disco: ModuleType,
+) -> None:
+    from disco.test import TestCase
+
+    class Case(TestCase):
+        def runTest(self) -> None:  # noqa: N802 - unittest's name
+            handler = signal.getsignal(signal.SIGINT)
+            assert callable(handler)
+            handler(signal.SIGINT, None)
+
+    def outside(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    before = signal.signal(signal.SIGINT, outside)
+    try:
+        result = unittest.TestResult()
+        Case().run(result)
+        assert not result.errors
+        assert [reason for _, reason in result.skipped] == [
+            "interrupted (SIGINT): the test is skipped"]
+        assert signal.getsignal(signal.SIGINT) is outside
+    finally:
+        signal.signal(signal.SIGINT, before)
