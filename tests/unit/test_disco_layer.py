@@ -100,3 +100,21 @@ def test_ctrl_c_during_a_suite_test_skips_it_and_restores_the_handler(
         assert signal.getsignal(signal.SIGINT) is outside
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def key_only(line: Any, params: Any) -> Any:
+    yield line.strip(), ""
+
+
+@pytest.mark.slow
+def test_a_job_reads_a_tag_guarded_by_a_read_token_given_in_its_url(disco: ModuleType) -> None:
+    from disco.core import result_iterator
+    from disco.ddfs import DDFS
+    from disco.job import Job
+
+    ddfs = DDFS()
+    ddfs.push("data:guarded", [(io.BytesIO(b"blobdata"), "blob")])
+    ddfs.setattr("data:guarded", "ddfs:read-token", "r")
+    assert ddfs.getattr("tag://user:r@/data:guarded", "ddfs:read-token") == "r"
+    job = Job().run(input=["tag://user:r@/data:guarded"], map=key_only)
+    assert list(result_iterator(job.wait())) == [(b"blobdata", "")]

@@ -79,10 +79,25 @@ class DDFS:
 
     def setattr(self, tag: str, attr: str, value: Any, **kwargs: Any) -> None:
         """Set attribute ``attr`` of ``tag`` (where the master's DDFS keeps attributes)."""
-        setter = getattr(self.port, "setattr", None)
-        if setter is None:
-            raise CommError(f"this master's DDFS keeps no tag attributes ({attr})", tag)
-        setter(_name(tag), attr, value)
+        self._attributes("setattr", attr)(_name(tag), attr, value)
+
+    def getattr(self, tag: str, attr: str, **kwargs: Any) -> Any:
+        """Attribute ``attr`` of ``tag``."""
+        return self._attributes("getattr", attr)(_name(tag), attr)
+
+    def delattr(self, tag: str, attr: str, **kwargs: Any) -> None:
+        """Remove attribute ``attr`` of ``tag``."""
+        self._attributes("delattr", attr)(_name(tag), attr)
+
+    def attrs(self, tag: str, **kwargs: Any) -> dict[str, Any]:
+        """The user attributes of ``tag``."""
+        return dict(self.get(tag).get("user-data") or {})
+
+    def _attributes(self, method: str, attr: str) -> Any:
+        call = getattr(self.port, method, None)
+        if call is None:
+            raise CommError(f"this master's DDFS keeps no tag attributes ({attr})", method)
+        return call
 
     def pull(self, tag: str, **kwargs: Any) -> Any:
         """``(file object, size, url)`` of each blob of ``tag``, from a replica that opens."""

@@ -38,11 +38,37 @@ def _stamp() -> str:
 
 
 def _check_tag(tag: str) -> str:
+    return _split_tag(tag)[0]
+
+
+def _split_tag(tag: str) -> tuple[str, str | None]:
+    """``(name, token)`` of ``[tag://][user[:token]@/]name``, as Disco's client reads a token."""
     if tag.startswith("tag://"):
         tag = tag[len("tag://") :]
+    token = None
+    if "@/" in tag:
+        auth, _, tag = tag.partition("@/")
+        if auth:
+            token = auth.split(":", 1)[1] if ":" in auth else auth
     if not _TAG.match(tag):
         raise CommError(f"invalid tag name {tag!r}", code=400)
-    return tag
+    return tag, token
+
+
+def _allowed(obj: dict[str, Any], token: str | None, write: bool) -> bool:
+    # DDFS's rule: a token that is unset lets anyone in; a write token also grants reading,
+    # except when only the read token is set.
+    read_token, write_token = obj.get("read-token"), obj.get("write-token")
+    may_write = write_token is None or token == write_token
+    if write:
+        return may_write
+    if read_token is None or token == read_token:
+        return True
+    return write_token is not None and may_write
+
+
+#: Tag attributes DDFS keeps outside ``user-data``: the attribute name, its key in the tag.
+_TOKENS = {"ddfs:read-token": "read-token", "ddfs:write-token": "write-token"}
 
 
 @attrs.define
@@ -73,12 +99,57 @@ class LocalDdfs:
             return None
         return obj
 
-    def get(self, tag: str) -> dict[str, Any]:
-        """The tag object: ``id``, ``version``, ``last-modified``, ``urls``, ``user-data``."""
-        obj = self._read(tag)
+    def _existing(self, tag: str, write: bool = False) -> dict[str, Any]:
+        """The stored tag object, tokens included; CommError 404 when missing, 401 when the
+        tag's token is not the one given (``user:token@/name``)."""
+        name, token = _split_tag(tag)
+        obj = self._read(name)
         if obj is None:
-            raise CommError(f"unknown tag {tag!r}", url=f"tag://{_check_tag(tag)}", code=404)
+            raise CommError(f"unknown tag {name!r}", url=f"tag://{name}", code=404)
+        if not _allowed(obj, token, write):
+            raise CommError(f"unauthorized: tag {name!r} has a {'write' if write else 'read'} "
+                            "token and it was not given", url=f"tag://{name}", code=401)
         return obj
+
+    def get(self, tag: str) -> dict[str, Any]:
+        """The tag object: ``id``, ``version``, ``last-modified``, ``urls``, ``user-data``
+        (its tokens are never shown, as DDFS's)."""
+        obj = self._existing(tag)
+        return {k: v for k, v in obj.items() if k not in ("read-token", "write-token")}
+
+    def getattr(self, tag: str, attr: str) -> Any:
+        """Attribute ``attr`` of ``tag``: a token (``ddfs:read-token``...) or a user one."""
+        obj = self._existing(tag, write=attr == "ddfs:write-token")
+        if attr in _TOKENS:
+            return obj.get(_TOKENS[attr])
+        if attr not in obj.get("user-data", {}):
+            raise CommError(f"tag {_check_tag(tag)!r} has no attribute {attr!r}", code=404)
+        return obj["user-data"][attr]
+
+    def setattr(self, tag: str, attr: str, value: str) -> None:
+        """Set attribute ``attr`` of ``tag`` (creating it): ``ddfs:read-token`` and
+        ``ddfs:write-token`` guard the tag as in DDFS; any other name is user data."""
+        if not isinstance(value, str):
+            raise CommError(f"attribute {attr!r}: a value is a string, got {value!r}", code=400)
+        self._update(tag, lambda obj: _set_attr(obj, attr, value))
+
+    def delattr(self, tag: str, attr: str) -> None:
+        """Remove attribute ``attr`` of ``tag`` (a token removed lets anyone in)."""
+        self._update(tag, lambda obj: _del_attr(obj, attr), create=False)
+
+    def _update(self, tag: str, change: Any, create: bool = True) -> None:
+        name, token = _split_tag(tag)
+        with self._locked():
+            if self._read(name) is None and create:
+                # As DDFS: a tag made with a token is guarded by it for reading and writing.
+                obj = {"version": 1, "id": "", "urls": [], "user-data": {},
+                       "read-token": token, "write-token": token}
+            else:
+                obj = self._existing(tag, write=True)
+            change(obj)
+            obj["id"] = f"{name}${_stamp()}"
+            obj["last-modified"] = event_time()
+            atomic_write(self._tag_path(name), json.dumps(obj).encode("utf-8"))
 
     def tags(self) -> list[str]:
         """Every tag name, sorted."""
@@ -87,13 +158,8 @@ class LocalDdfs:
 
     def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
         """Append blobs (their replica URLs) to ``tag``, creating it."""
-        name = _check_tag(tag)
-        with self._locked():
-            obj = self._read(name) or {"version": 1, "id": "", "urls": [], "user-data": {}}
-            obj["id"] = f"{name}${_stamp()}"
-            obj["last-modified"] = event_time()
-            obj["urls"] = [*obj["urls"], *([str(u) for u in reps] for reps in urls)]
-            atomic_write(self._tag_path(name), json.dumps(obj).encode("utf-8"))
+        new = [[str(u) for u in reps] for reps in urls]
+        self._update(tag, lambda obj: obj.update(urls=[*obj["urls"], *new]))
 
     def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
         """Store ``data`` as a new blob named after ``name`` and append it to ``tag``."""
@@ -115,12 +181,15 @@ class LocalDdfs:
         seen: set[str] = set()
         out: list[list[str]] = []
 
+        token = _split_tag(tag)[1]
+
         def walk(name: str) -> None:
             name = _check_tag(name)
             if name in seen:
                 return
             seen.add(name)
-            for reps in self.get(name)["urls"]:
+            # The token given for the tag is offered to each tag it links to.
+            for reps in self.get(f"user:{token}@/{name}" if token else name)["urls"]:
                 if len(reps) == 1 and reps[0].startswith("tag://"):
                     walk(reps[0])
                 else:
@@ -132,6 +201,8 @@ class LocalDdfs:
     def delete(self, tag: str) -> None:
         """Remove ``tag`` (its blobs stay, as DDFS leaves them to garbage collection)."""
         with self._locked(), contextlib.suppress(FileNotFoundError):
+            if self._read(_check_tag(tag)) is not None:
+                self._existing(tag, write=True)
             self._tag_path(tag).unlink()
 
     def blob_path(self, url: str) -> Path | None:
@@ -143,3 +214,17 @@ class LocalDdfs:
         if ".." in rel.split("/") or rel.startswith("/"):
             return None
         return self.root / rel
+
+
+def _set_attr(obj: dict[str, Any], attr: str, value: str) -> None:
+    if attr in _TOKENS:
+        obj[_TOKENS[attr]] = value
+    else:
+        obj.setdefault("user-data", {})[attr] = value
+
+
+def _del_attr(obj: dict[str, Any], attr: str) -> None:
+    if attr in _TOKENS:
+        obj[_TOKENS[attr]] = None
+    else:
+        obj.get("user-data", {}).pop(attr, None)
