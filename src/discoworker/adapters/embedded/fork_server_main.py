@@ -41,14 +41,23 @@ LIFELINE_ENV = "DISCOWORKER_LIFELINE"
 
 
 def preload() -> None:
-    """Import what every task needs; a module that fails is left for the task to report."""
+    """Import what every task needs; a module that fails is left for the task to report.
+
+    Their bytecode is written even where the environment says not to: the job's ``lib/`` is
+    the master's shared copy (``store.Store._shared_lib``), compiled once for every job.
+    """
     import importlib
 
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except BaseException:
-            pass  # the task itself says why, in the protocol
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except BaseException:
+                pass  # the task itself says why, in the protocol
+    finally:
+        sys.dont_write_bytecode = writes
 
 
 def child(fds: list[int], lifeline: int, program: str) -> None:

@@ -75,3 +75,43 @@ def test_switched_off_each_task_is_a_new_program_started_by_the_master(
     rows = _run(tmp_path, tasks=2)
     assert {ppid for _, ppid, _ in rows} == {os.getpid()}
     assert [seen for _, _, seen in rows] == ["nobody"] * 2
+
+
+def _lib_of(master: EmbeddedMaster, name: str) -> Path:
+    return master.store.job_home(name) / "lib"
+
+
+def test_jobs_with_the_same_lib_share_one_read_only_copy_that_outlives_a_purge(
+    tmp_path: Path,
+) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    first = Job(name="Shared", master=master).run(input=["raw://a"], map=mutating_map)
+    first.wait()
+    second = Job(name="Shared", master=master).run(input=["raw://b"], map=mutating_map)
+    second.wait()
+    shared = _lib_of(master, first.name).resolve()
+    assert shared == _lib_of(master, second.name).resolve()
+    assert shared.parent == (tmp_path / "data" / ".master" / "libs").resolve()
+    source = shared / "discoworker" / "__init__.py"
+    assert source.stat().st_mode & 0o222 == 0
+    first.purge()
+    assert source.is_file()
+    # The second job's results still read, and a third job runs on the shared copy.
+    assert [k for k, _ in result_iterator(second.wait(), master=master)] == ["b"]
+    third = Job(name="Shared", master=master).run(input=["raw://c"], map=mutating_map)
+    assert [k for k, _ in result_iterator(third.wait(), master=master)] == ["c"]
+
+
+def test_a_job_shipping_other_lib_files_gets_its_own_copy(tmp_path: Path) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    plain = Job(name="Own", master=master).run(input=["raw://a"], map=mutating_map)
+    plain.wait()
+    extra = tmp_path / "extra_module.py"
+    extra.write_text("VALUE = 1\n")
+    other = Job(name="Own", master=master).run(
+        input=["raw://a"], map=mutating_map, required_files=[str(extra)]
+    )
+    other.wait()
+    assert _lib_of(master, plain.name).resolve() != _lib_of(master, other.name).resolve()
+    assert (_lib_of(master, other.name) / "extra_module.py").read_text() == "VALUE = 1\n"
+    assert not (_lib_of(master, plain.name) / "extra_module.py").exists()
