@@ -2,6 +2,7 @@
 
     python bench/wordcount.py [--mb 200] [--files 8] [--workers 2] [--rounds 3]
     python bench/wordcount.py --empty-tasks 50
+    python bench/wordcount.py --tiny
     python bench/wordcount.py --master http://localhost:8989 [--original-python PATH]
 
 A deterministic corpus (Zipf-distributed words, fixed seed, ``--files`` files) is generated
@@ -46,6 +47,8 @@ from typing import Any
 from discoworker.app.bootstrap import user_cache
 
 MiB = 1024 * 1024
+#: ``--tiny``: the corpus size of issue 15's small job.
+TINY_MB = 0.27
 CORPUS_VERSION = 1
 VOCABULARY = 50_000
 ZIPF_S = 1.1
@@ -189,6 +192,45 @@ def count_file_c(path: str) -> collections.Counter[str]:
     return counts
 
 
+def run_floor(paths: list[str]) -> collections.Counter[str]:
+    """The floor: the job's own map, combiner and reduce in this one process, no framework."""
+    from discoworker.classic import sum_combiner
+
+    combined: list[tuple[str, int]] = []
+    for path in paths:
+        buf: dict[str, int] = {}
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+            for line in f:
+                for word, one in fun_map(line, None):
+                    sum_combiner(word, one, buf, False, None)
+        combined.extend(sum_combiner(None, None, buf, True, None) or ())
+    return collections.Counter(dict(fun_reduce(combined, None)))
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of every descendant reaped so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def wait_for_children(bound: float = 10.0) -> None:
+    """Until this process has no child left (a job's fork server ends just after its job),
+    so that their CPU is in ``RUSAGE_CHILDREN``."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            listed = " ".join(
+                Path(f"/proc/self/task/{t}/children").read_text()
+                for t in os.listdir("/proc/self/task")
+            )
+        except OSError:
+            return  # not Linux: figures without what is still running
+        if not listed.strip():
+            return
+        time.sleep(0.01)
+
+
 def run_pool(paths: list[str], workers: int, fast: bool) -> collections.Counter[str]:
     """The plain multiprocessing count: one file per task, Counters merged."""
     total: collections.Counter[str] = collections.Counter()
@@ -237,20 +279,26 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     paths: list[str] = spec["paths"]
     workers: int = spec["workers"]
     counts: collections.Counter[str] | None = None
-    scratch = Path(tempfile.mkdtemp(prefix="embedded-", dir=cache_root()))
+    kept = mode == "embedded-kept"
+    # A kept data dir is a user's usual one (jobs ran there before); a new one, a first job.
+    scratch = (cache_root() / "embedded-kept" if kept
+               else Path(tempfile.mkdtemp(prefix="embedded-", dir=cache_root())))
     master: Any = None
-    if mode in ("embedded", "empty"):
+    if mode in ("embedded", "embedded-kept", "empty"):
         master = EmbeddedMaster(scratch, workers=workers)
     elif mode == "live":
         from discoworker.adapters.master_http import HttpMaster
 
         master = HttpMaster(spec["master"])
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
-    if mode == "pool":
+    if mode == "floor":
+        counts = run_floor(paths)
+    elif mode == "pool":
         counts = run_pool(paths, workers, fast=False)
     elif mode == "pool-c":
         counts = run_pool(paths, workers, fast=True)
-    elif mode == "embedded":
+    elif mode in ("embedded", "embedded-kept"):
         counts = run_job(master, [f"file://{p}" for p in paths], workers)
     elif mode == "live":
         counts = run_job(master, [spec["tag"]], spec["partitions"])
@@ -261,8 +309,12 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - started
     import shutil
 
-    shutil.rmtree(scratch, ignore_errors=True)
-    out: dict[str, Any] = {"wall": wall, **peak_memory()}
+    if master is not None and hasattr(master, "shutdown"):
+        master.shutdown()
+    wait_for_children()
+    if not kept:
+        shutil.rmtree(scratch, ignore_errors=True)
+    out: dict[str, Any] = {"wall": wall, "cpu": cpu_seconds() - cpu_before, **peak_memory()}
     if counts is not None:
         out["counts"] = save_counts(counts)
     return out
@@ -284,10 +336,13 @@ def load_counts(path: str) -> dict[str, int]:
     return counts
 
 
-def measure(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Run ``mode`` in a fresh child process; its figures."""
+def measure(
+    mode: str, spec: dict[str, Any], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``mode`` in a fresh child process (``env`` added to its environment); its figures."""
     command = [sys.executable, os.path.abspath(__file__), "--child", mode, json.dumps(spec)]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False,
+                          env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise SystemExit(f"{mode} run failed (exit {done.returncode})")
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -387,6 +442,8 @@ def report(name: str, runs: list[dict[str, Any]], size: int) -> str:
     wall = median(runs, "wall")
     walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
     line = f"{name:<36} {wall:7.2f} s {size / MiB / wall:6.1f} MB/s"
+    if "cpu" in runs[0]:
+        line += f"  CPU {median(runs, 'cpu'):6.2f} s"
     if "client_mb" in runs[0]:
         line += f"  peak RSS: client {median(runs, 'client_mb'):4.0f} MB"
         if median(runs, "worker_mb"):
@@ -395,9 +452,11 @@ def report(name: str, runs: list[dict[str, Any]], size: int) -> str:
     return f"{line}  [{walls}]"
 
 
-def ratio(name: str, runs: list[dict[str, Any]], bases: list[dict[str, Any]]) -> str:
+def ratio(
+    name: str, runs: list[dict[str, Any]], bases: list[dict[str, Any]], key: str = "wall"
+) -> str:
     """The median of the run-by-run ratios (runs taken in turn share the machine's mood)."""
-    ratios = [r["wall"] / b["wall"] for r, b in zip(runs, bases, strict=True)]
+    ratios = [r[key] / b[key] for r, b in zip(runs, bases, strict=True)]
     shown = ", ".join(f"{x:.2f}" for x in ratios)
     return f"  {name}: x{statistics.median(ratios):.2f} (median of run-by-run ratios: {shown})"
 
@@ -418,7 +477,10 @@ def check_equal(reference: dict[str, int], runs: list[dict[str, Any]], name: str
 def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
     spec = {"paths": [str(p) for p in paths], "workers": args.workers}
     size = corpus_bytes(paths)
-    modes = ["embedded", "pool", "pool-c"]
+    modes = ["embedded", "floor", "pool", "pool-c"]
+    if args.tiny:
+        modes.insert(1, "embedded-kept")
+        measure("embedded-kept", spec)  # the kept data dir has seen a job before
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for _ in range(args.rounds):
         for mode in modes:
@@ -427,33 +489,54 @@ def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
     ok = True
     for mode in modes:
         ok = check_equal(reference, [r for r in runs[mode] if "counts" in r], mode) and ok
-    print(f"word count of {size / MiB:.0f} MB in {len(paths)} files, {args.workers} workers, "
+    print(f"word count of {size / MiB:.2f} MB in {len(paths)} files, {args.workers} workers, "
           f"{len(reference)} distinct words, {sum(reference.values())} in all; "
-          f"medians of {args.rounds} run(s)")
+          f"medians of {args.rounds} run(s); wall from submit to the last result read")
+    print(report("floor: map + combiner, one process", runs["floor"], size))
     print(report("Pool, Counter + the job's map", runs["pool"], size))
     print(report("Pool, Counter.update(line.split())", runs["pool-c"], size))
-    print(report("discoworker, embedded master", runs["embedded"], size))
-    print("discoworker / Pool:")
+    print(report("discoworker, embedded, new data dir", runs["embedded"], size))
+    if args.tiny:
+        print(report("discoworker, embedded, used data dir", runs["embedded-kept"], size))
+    print("discoworker (new data dir) / ...:")
+    print(ratio("floor, CPU", runs["embedded"], runs["floor"], "cpu"))
+    print(ratio("floor, wall", runs["embedded"], runs["floor"]))
     print(ratio("Pool with the job's map", runs["embedded"], runs["pool"]))
     print(ratio("Pool with Counter.update", runs["embedded"], runs["pool-c"]))
-    print("counts: " + ("EQUAL" if ok else "DIFFERENT"))
+    if args.tiny:
+        print(ratio("used data dir / new data dir", runs["embedded-kept"], runs["embedded"]))
+    print("counts (every run against a Counter over the files): "
+          + ("EQUAL" if ok else "DIFFERENT"))
     return 0 if ok else 1
 
 
 def main_empty(args: argparse.Namespace) -> int:
     tasks = args.empty_tasks
     spec: dict[str, Any] = {"paths": [], "workers": args.workers}
-    many: list[dict[str, Any]] = []
-    one: list[dict[str, Any]] = []
-    for _ in range(args.rounds):
-        one.append(measure("empty", dict(spec, tasks=1)))
-        many.append(measure("empty", dict(spec, tasks=tasks)))
-    wall_one, wall_many = median(one, "wall"), median(many, "wall")
-    per_task = (wall_many - wall_one) / max(1, tasks - 1)
+    # Each task a new interpreter (DISCOWORKER_FORK_SERVER=0), as every master but the
+    # embedded one starts it, beside the embedded master's default (forks of a job's server).
+    ways = {"forked from the job's fork server": {},
+            "a new interpreter per task": {"DISCOWORKER_FORK_SERVER": "0"}}
+    per_task: dict[str, list[float]] = {way: [] for way in ways}
     print(f"empty map tasks, {args.workers} workers; medians of {args.rounds} run(s)")
-    print(f"job of 1 task: {wall_one:.3f} s; job of {tasks} tasks: {wall_many:.3f} s")
-    print(f"overhead per task: {per_task * 1000:.0f} ms (wall, {args.workers} at once); "
-          f"{per_task * args.workers * 1000:.0f} ms of a worker slot")
+    for way, env in ways.items():
+        many: list[dict[str, Any]] = []
+        one: list[dict[str, Any]] = []
+        for _ in range(args.rounds):
+            one.append(measure("empty", dict(spec, tasks=1), env))
+            many.append(measure("empty", dict(spec, tasks=tasks), env))
+            per_task[way].append((many[-1]["wall"] - one[-1]["wall"]) / max(1, tasks - 1))
+        wall_one, wall_many = median(one, "wall"), median(many, "wall")
+        overhead = (wall_many - wall_one) / max(1, tasks - 1)
+        print(f"{way}: job of 1 task: {wall_one:.3f} s; job of {tasks} tasks: "
+              f"{wall_many:.3f} s; overhead per task: {overhead * 1000:.0f} ms (wall, "
+              f"{args.workers} at once), {overhead * args.workers * 1000:.0f} ms of a worker slot")
+    forked, fresh = per_task.values()
+    ratios = sorted(b / a for a, b in zip(forked, fresh, strict=True) if a > 0)
+    if ratios:
+        print(f"a new interpreter per task costs x{statistics.median(ratios):.1f} the forked "
+              f"task's overhead (median of run-by-run ratios: "
+              f"{', '.join(f'{x:.1f}' for x in ratios)})")
     return 0
 
 
@@ -497,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="parallel tasks (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
     parser.add_argument("--empty-tasks", type=int, metavar="N", help="per-task overhead")
+    parser.add_argument("--tiny", action="store_true",
+                        help=f"a small job: --mb {TINY_MB:g}, also in a data dir used before")
     parser.add_argument("--master", metavar="URL", help="a real Disco master")
     parser.add_argument("--original-python", default=DEFAULT_ORIGINAL_PYTHON,
                         help="python with the original disco library")
@@ -511,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.empty_tasks:
         return main_empty(args)
+    if args.tiny:
+        args.mb = TINY_MB
     paths = corpus(args.mb, args.files, args.seed)
     if args.master:
         return main_master(args, paths)

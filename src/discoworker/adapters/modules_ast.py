@@ -325,6 +325,14 @@ def _imports_of(name: str, path: str) -> list[str]:
     return imported
 
 
+@functools.cache
+def _interpreter_paths() -> tuple[str, ...]:
+    """The interpreter's own library directories (fixed for its life; costly to expand)."""
+    paths = sysconfig.get_paths()
+    found = [p for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := paths.get(key))]
+    return (*found, os.path.dirname(os.__file__))
+
+
 class _Roots:
     """Which directories hold installed code (stdlib, site-packages, .pth entries) and
     which are the user's own (``PYTHONPATH``); a module file is local unless the deepest
@@ -342,12 +350,7 @@ class _Roots:
             sites += site.getsitepackages()
         if site.ENABLE_USER_SITE:
             sites.append(site.getusersitepackages())
-        installed = {
-            path
-            for key in ("stdlib", "platstdlib", "purelib", "platlib")
-            if (path := sysconfig.get_paths().get(key))
-        }
-        installed.add(os.path.dirname(os.__file__))
+        installed = set(_interpreter_paths())
         installed.update(sites)
         for directory in sites:
             installed.update(_pth_entries(directory))

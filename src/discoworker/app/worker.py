@@ -9,6 +9,7 @@ which runs :meth:`run` with :meth:`input` and :meth:`output` at hand.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import io
@@ -16,6 +17,7 @@ import os
 import socket
 import sys
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -144,16 +146,20 @@ class Worker(dict[str, Any]):
 
     def jobhome(self, job: Any, **jobargs: Any) -> bytes:
         """The job home, as the zip archive the master unpacks on each node."""
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        # lib/ is compressed once per process (the packages were read once too), then each
+        # job's own entries are added after it.
+        buffer = io.BytesIO(_node_packages_zip())
+        with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
             self.jobzip(archive, job, **jobargs)
         return buffer.getvalue()
 
     def jobzip(self, archive: zipfile.ZipFile, job: Any, **jobargs: Any) -> None:
         """Fill the job home: the worker program, its packages, required files and modules."""
         _write(archive, self.bin, _PROGRAM_TEXT.encode(), mode=0o755)
-        for name, data in _node_packages():
-            archive.writestr(_zip_info(name), data)
+        packages = _node_packages()
+        if packages and packages[0][0] not in archive.NameToInfo:  # jobhome() put them first
+            for name, data in packages:
+                archive.writestr(_zip_info(name), data)
         required = self.getitem("required_files", job, jobargs) or {}
         if isinstance(required, Mapping):
             for name, content in required.items():
@@ -378,6 +384,45 @@ def _module_file(name: str, path: str) -> str:
     """Where a required module goes under ``lib``: its dotted name as a path."""
     suffix = "/__init__.py" if Path(path).name == "__init__.py" else ".py"
     return name.replace(".", "/") + suffix
+
+
+@functools.cache
+def _node_packages_zip() -> bytes:
+    """A zip of :func:`_node_packages` alone: every job home starts as a copy of it.
+
+    Compressing it is most of a small job's packing, so it is kept in the user's cache
+    (``DISCOWORKER_LIB_CACHE``), named by the SHA-256 of the packages' files: a changed
+    file (an upgrade, an edited checkout) gets a new one, and one whose entries do not
+    match the files is rebuilt.
+    """
+    import hashlib
+
+    from discoworker.app.bootstrap import user_cache
+
+    files = _node_packages()
+    digest = hashlib.sha256()
+    for name, data in files:
+        digest.update(b"%d %s %d\n" % (len(name), name.encode(), len(data)))
+        digest.update(data)
+    cached = user_cache("discoworker-lib", "DISCOWORKER_LIB_CACHE") / f"{digest.hexdigest()}.zip"
+    with contextlib.suppress(OSError, zipfile.BadZipFile):
+        built = cached.read_bytes()
+        entries = zipfile.ZipFile(io.BytesIO(built)).infolist()
+        if [(i.filename, i.CRC, i.file_size) for i in entries] == [
+            (name, zlib.crc32(data), len(data)) for name, data in files
+        ]:
+            return built
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files:
+            archive.writestr(_zip_info(name), data)
+    built = buffer.getvalue()
+    with contextlib.suppress(OSError):  # no cache: every process builds its own
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+        partial.write_bytes(built)
+        os.replace(partial, cached)
+    return built
 
 
 @functools.cache

@@ -24,6 +24,7 @@ import attrs
 
 from discoworker.adapters.embedded._log import get_logger
 from discoworker.adapters.embedded.ddfs_local import LocalDdfs
+from discoworker.adapters.embedded.fork_server import ForkServer, forkable
 from discoworker.adapters.embedded.scheduler import (
     Scheduler,
     StageFinished,
@@ -69,6 +70,8 @@ log = get_logger(__name__)
 
 #: How often a job's coordinator looks for a kill asked by another process (seconds).
 KILL_POLL = 0.1
+#: How long a job's fork server waits, after the job, for its last tasks' exit codes.
+SERVER_GRACE = 5.0
 #: How long ``kill`` from another process waits for the job's own master to stop it.
 KILL_WAIT = 10.0
 
@@ -192,8 +195,11 @@ class EmbeddedMaster:
             raise CommError(f"the embedded master could not record job {name}: {e}") from None
         command = [str(home / jobdict.worker)]
         env = worker_env(jobenvs, settings=self._node_settings())
+        program = home / jobdict.worker
+        server = ForkServer(program, env) if forkable(program) else None
         thread = threading.Thread(
-            target=self._coordinate, args=(job, command, home, env), name=f"job {name}", daemon=True
+            target=self._coordinate, args=(job, command, home, env, server), name=f"job {name}",
+            daemon=True,
         )
         try:
             thread.start()
@@ -227,7 +233,12 @@ class EmbeddedMaster:
     # --- the coordinator ------------------------------------------------------------------
 
     def _coordinate(
-        self, job: _Job, command: list[str], home: Path, env: dict[str, str]
+        self,
+        job: _Job,
+        command: list[str],
+        home: Path,
+        env: dict[str, str],
+        server: ForkServer | None = None,
     ) -> None:
         try:
             with job.cond:
@@ -245,13 +256,31 @@ class EmbeddedMaster:
                         # Woken by a task's end, or in time to see another process's kill.
                         job.cond.wait(KILL_POLL)
                         continue
-                    self._start(job, task, command, home, env)
+                    self._start(job, task, command, home, env, server=server)
         except Exception as e:  # the job must end, whatever went wrong here
             log.exception("job.coordinator_failed", job=job.name)
             self._die(job, f"the embedded master failed: {_described(e, self._data_dir)}")
+        finally:
+            if server is not None:
+                self._close_server(job, server)
+
+    def _close_server(self, job: _Job, server: ForkServer) -> None:
+        # Its last tasks are told their exit codes first (they are ending: killed or done).
+        with job.cond:
+            deadline = time.monotonic() + SERVER_GRACE
+            while job.procs and (left := deadline - time.monotonic()) > 0:
+                job.cond.wait(left)
+        server.close()
 
     def _start(
-        self, job: _Job, task: TaskState, command: list[str], home: Path, env: dict[str, str]
+        self,
+        job: _Job,
+        task: TaskState,
+        command: list[str],
+        home: Path,
+        env: dict[str, str],
+        *,
+        server: ForkServer | None = None,
     ) -> None:
         spec_stage = job.scheduler.stage_spec(task.taskid)
         spec = TaskSpec(
@@ -289,7 +318,8 @@ class EmbeddedMaster:
             self._event(job, self._host, message)
 
         link = TaskLink(spec, inputs, replicas, event)
-        proc = WorkerProcess(link, command, home, env, self._limits)
+        spawn = server.spawn if server is not None else None
+        proc = WorkerProcess(link, command, home, env, self._limits, spawn)
         job.procs[taskid] = proc
         self._event(job, "master", f"{spec.stage}:{taskid} assigned to {self._host}")
         threading.Thread(

@@ -25,7 +25,7 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
@@ -172,7 +172,9 @@ def _checked_name(jobname: str) -> str:
     return jobname
 
 
-def safe_unzip(data: bytes, home: Path) -> list[str]:
+def safe_unzip(
+    data: bytes, home: Path, write: Callable[[str], bool] = lambda name: True
+) -> list[str]:
     """Unpack the jobhome zip ``data`` into ``home``; the names written.
 
     The real master does not check, so whoever unpacks must. JobPackError, naming the entry,
@@ -182,7 +184,8 @@ def safe_unzip(data: bytes, home: Path) -> list[str]:
     the original client zips files with ``ZipFile.write`` (links followed, never stored)
     and the real master's unzip writes every entry as a regular file, so no job pack
     needs one, and a home without links cannot be redirected. Every name is checked before
-    anything is written. Executable bits kept.
+    anything is written. Executable bits kept. Only the entries ``write`` accepts are
+    written (every entry is checked).
     """
     import io
 
@@ -202,6 +205,8 @@ def safe_unzip(data: bytes, home: Path) -> list[str]:
                 )
             targets.append(target)
         for info, target in zip(infos, targets, strict=True):
+            if not write(info.filename):
+                continue
             try:
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
@@ -219,6 +224,56 @@ def safe_unzip(data: bytes, home: Path) -> list[str]:
                 os.chmod(target, 0o755)
             written.append(info.filename)
     return written
+
+
+#: The job home's directory of packages and modules (first on the workers' PYTHONPATH).
+LIB: Final = "lib"
+#: A shared ``lib`` no job has used for this many days is removed.
+LIB_KEEP_DAYS: Final = 7
+
+
+def _all(name: str) -> bool:
+    return True
+
+
+def _in_lib(name: str) -> bool:
+    return name.startswith(LIB + "/")
+
+
+def _shareable_lib(jobhome: bytes) -> bool:
+    """True when the job home has a ``lib/`` (and no file named ``lib``): it may be shared."""
+    import io
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(jobhome)).namelist()
+    except _ZIP_ERRORS:
+        return False  # safe_unzip says why
+    return LIB not in names and any(_in_lib(n) and not n.endswith("/") for n in names)
+
+
+def _lib_digest(jobhome: bytes) -> str:
+    """SHA-256 of the ``lib/`` entries of a (checked) job home: names and contents."""
+    import hashlib
+    import io
+
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(io.BytesIO(jobhome)) as archive:
+        for info in archive.infolist():
+            if _in_lib(info.filename) and not info.is_dir():
+                data = archive.read(info)
+                digest.update(b"%d %s %d %o\n" % (
+                    len(info.filename), info.filename.encode(), len(data),
+                    (info.external_attr >> 16) & 0o111,
+                ))
+                digest.update(data)
+    return digest.hexdigest()
+
+
+def _remove_read_only(tree: Path) -> None:
+    for path, _, _ in os.walk(tree):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o755)
+    shutil.rmtree(tree, ignore_errors=True)
 
 
 @attrs.define
@@ -257,7 +312,10 @@ class Store:
         home.mkdir(parents=True, exist_ok=False)
         try:
             if jobhome:
-                safe_unzip(jobhome, home)
+                shares_lib = _shareable_lib(jobhome)
+                safe_unzip(jobhome, home, (lambda n: not _in_lib(n)) if shares_lib else _all)
+                if shares_lib:
+                    os.symlink(self._shared_lib(jobhome), home / LIB, target_is_directory=True)
             (home / ".disco").mkdir(exist_ok=True)
             (home / "jobfile").write_bytes(jobpack)
             worker_path = _checked_member(home, worker)
@@ -268,6 +326,49 @@ class Store:
             shutil.rmtree(home, ignore_errors=True)
             raise
         return home
+
+    def _shared_lib(self, jobhome: bytes) -> Path:
+        """The shared ``lib/`` of this job home, unpacked once per content.
+
+        Every job packed by the same discoworker (and dependencies, and modules) ships the
+        same ``lib/``: unpacking and compiling it for each job was most of a small job's
+        start. Named by the SHA-256 of its entries' names and bytes; made beside and renamed,
+        so a job never sees half of one. Ones unused for ``LIB_KEEP_DAYS`` are removed when
+        a new one is made.
+        """
+        digest = _lib_digest(jobhome)
+        libs = self.root / ".master" / "libs"
+        shared = libs / digest
+        if shared.is_dir():
+            with contextlib.suppress(OSError):
+                os.utime(shared)  # in use: kept
+            return shared
+        libs.mkdir(parents=True, exist_ok=True)
+        made = Path(tempfile.mkdtemp(dir=libs, prefix=".new-"))
+        try:
+            safe_unzip(jobhome, made, _in_lib)
+            # Sources read-only; directories stay writable for the bytecode the job's fork
+            # server writes on its first import (fork_server_main.preload), once for all jobs.
+            for path, _dirs, files in os.walk(made / LIB):
+                for name in files:
+                    os.chmod(os.path.join(path, name), 0o444)
+            try:
+                os.rename(made / LIB, shared)
+            except OSError:
+                if not shared.is_dir():  # not made by another job meanwhile
+                    raise
+                _remove_read_only(made / LIB)
+        finally:
+            shutil.rmtree(made, ignore_errors=True)
+        self._prune_libs(libs, keep=shared)
+        return shared
+
+    def _prune_libs(self, libs: Path, keep: Path) -> None:
+        too_old = time.time() - LIB_KEEP_DAYS * 86400
+        for entry in libs.iterdir():
+            with contextlib.suppress(OSError):
+                if entry != keep and entry.stat().st_mtime < too_old:
+                    _remove_read_only(entry)
 
     def jobfile(self, jobname: str) -> Path:
         """The job pack as submitted, kept in the job home."""

@@ -25,6 +25,7 @@ from typing import Literal, TypeAlias
 import attrs
 
 from discoworker.adapters.embedded._log import get_logger
+from discoworker.adapters.embedded.fork_server import ForkedTask
 from discoworker.adapters.transport_stdio import LIFELINE_ENV
 from discoworker.domain import protocol as p
 from discoworker.domain.inputs import Replica, TaskInput
@@ -191,7 +192,10 @@ class WorkerProcess:
     _cwd: Path
     _env: Mapping[str, str]
     _limits: Limits = Limits()
-    _proc: subprocess.Popen[bytes] | None = attrs.field(default=None, init=False)
+    #: Starts the task as a fork of the job's fork server (``fork_server.ForkServer.spawn``);
+    #: it may decline (None), and then the program runs as a subprocess.
+    _spawn: Callable[[int, int], ForkedTask | None] | None = None
+    _proc: subprocess.Popen[bytes] | ForkedTask | None = attrs.field(default=None, init=False)
     _stopped: threading.Event = attrs.field(factory=threading.Event, init=False)
     _worker_pid: int | None = attrs.field(default=None, init=False)
     _local: list[LocalOutput] = attrs.field(factory=list, init=False)
@@ -218,17 +222,10 @@ class WorkerProcess:
             with self._lock:
                 if self._stopped.is_set():
                     return Outcome("killed", "the job was stopped")
-                self._proc = subprocess.Popen(
-                    list(self._command),
-                    cwd=self._cwd,
-                    env=env,
-                    stdin=subprocess.PIPE,
-                    stdout=write_fd,
-                    stderr=write_fd,
-                    start_new_session=True,
-                    close_fds=True,
-                    pass_fds=(line,),
-                )
+                if self._spawn is not None:
+                    self._proc = self._spawn(write_fd, line)
+                if self._proc is None:
+                    self._proc = self._popen(env, write_fd, line)
                 self._started = time.monotonic()
         except OSError as e:
             os.close(read_fd)
@@ -244,6 +241,19 @@ class WorkerProcess:
         if self._stopped.is_set() and outcome.kind != "done":
             return Outcome("killed", "the job was stopped", exit_code=code)
         return attrs.evolve(outcome, exit_code=code)
+
+    def _popen(self, env: Mapping[str, str], write_fd: int, line: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(self._command),
+            cwd=self._cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=write_fd,
+            stderr=write_fd,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(line,),
+        )
 
     # --- the conversation -----------------------------------------------------------------
 

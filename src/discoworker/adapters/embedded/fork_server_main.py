@@ -1,0 +1,205 @@
+"""The fork server's own program: run as ``python3 -c <this file's text>`` in a job home.
+
+Stdlib only at the top: it is the embedded master's code, while the modules it preloads are
+the job's (``lib/`` of the job home, first on ``PYTHONPATH``). It imports them once, then
+forks a fresh process per task: the child becomes a session leader, takes the task's
+protocol pipes as fds 0-2, closes every other descriptor but the lifeline, and runs the job's
+worker program as ``__main__``, exactly as a newly started interpreter would. No task code
+ever runs in the server, so nothing one task does reaches the next.
+
+Requests arrive on a ``SOCK_SEQPACKET`` socket (argv[1]), one per task, carrying three
+descriptors: the task's stdin (read end), its stdout/stderr (write end) and a status socket.
+On the status socket the server answers the child's pid (with a pidfd of it, for a kill that
+cannot hit a reused pid), and later its exit code as ``subprocess`` gives it (``-N``: killed
+by signal N). End of file on the request socket or on the lifeline ends the server and every
+task it started.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+
+#: What a discoworker task imports before it can run job code; missing ones are skipped.
+PRELOAD = (
+    "discoworker.app.bootstrap",
+    "discoworker.adapters.transport_stdio",
+    "discoworker.adapters.openers",
+    "discoworker.app.task_life",
+    "discoworker.app.jobdata",
+    "discoworker.app.classic",
+    "discoworker.app.pipeline",
+    "discoworker.classic",
+    "discoworker.pipeline",
+    "discoworker.task_io",
+    "cloudpickle",
+)
+LIFELINE_ENV = "DISCOWORKER_LIFELINE"
+
+
+def preload() -> None:
+    """Import what every task needs; a module that fails is left for the task to report.
+
+    Their bytecode is written even where the environment says not to: the job's ``lib/`` is
+    the master's shared copy (``store.Store._shared_lib``), compiled once for every job.
+    """
+    import importlib
+
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except BaseException:
+                pass  # the task itself says why, in the protocol
+    finally:
+        sys.dont_write_bytecode = writes
+
+
+def child(fds: list[int], lifeline: int, program: str) -> None:
+    """In the forked process: become a fresh worker process and run ``program``; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        stdin_fd, out_fd = fds[0], fds[1]
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        top = os.sysconf("SC_OPEN_MAX")
+        if lifeline > 2:
+            os.closerange(3, lifeline)
+            os.closerange(lifeline + 1, top)
+        else:
+            os.closerange(3, top)
+        code = run_program(program)
+    finally:
+        os._exit(code)
+
+
+def run_program(program: str) -> int:
+    """Run the worker program as ``__main__``; its exit code, as the interpreter would give it."""
+    import atexit
+    import runpy
+
+    sys.argv = [program]
+    sys.path[0] = os.path.dirname(program)
+    code = 0
+    try:
+        runpy.run_path(program, run_name="__main__")
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException:  # reported as an uncaught exception would be
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass  # as the interpreter's own shutdown does
+    return code & 0xFF
+
+
+def serve(control: socket.socket, lifeline: int, program: str) -> None:
+    """Fork one child per request until the request socket or the lifeline ends."""
+    running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, status socket)
+    try:
+        while True:
+            watched: list[int] = [control.fileno(), *running]
+            if lifeline >= 0:
+                watched.append(lifeline)
+            ready, _, _ = select.select(watched, [], [])
+            for fd in ready:
+                if fd == control.fileno():
+                    msg, fds, _, _ = socket.recv_fds(control, 64, 3)
+                    if not msg:
+                        return
+                    start(fds, running, lifeline, program)
+                elif fd == lifeline:
+                    try:
+                        if not os.read(lifeline, 1):
+                            return
+                    except InterruptedError:
+                        continue
+                else:
+                    reap(fd, running)
+    finally:
+        for pidfd, (pid, _) in running.items():
+            # Children first (the task's whole session), then the task itself.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def start(
+    fds: list[int],
+    running: dict[int, tuple[int, socket.socket]],
+    lifeline: int,
+    program: str,
+) -> None:
+    """Fork the task of one request; tell its pid (and a pidfd) on its status socket."""
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return
+    status = socket.socket(fileno=fds[2])
+    pid = os.fork()
+    if pid == 0:
+        child(fds, lifeline, program)
+    for fd in fds[:2]:
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    running[pidfd] = (pid, status)
+    try:
+        socket.send_fds(status, [b"%d\n" % pid], [pidfd])
+    except OSError:
+        pass
+
+
+def reap(pidfd: int, running: dict[int, tuple[int, socket.socket]]) -> None:
+    """A child ended: its exit code on its status socket, which is then closed."""
+    pid, status = running.pop(pidfd)
+    _, wait_status = os.waitpid(pid, 0)
+    os.close(pidfd)
+    try:
+        status.sendall(b"%d\n" % os.waitstatus_to_exitcode(wait_status))
+    except OSError:
+        pass
+    finally:
+        status.close()
+
+
+def main() -> None:
+    """``python3 -c <source> CONTROL_FD PROGRAM``; the lifeline is named in the environment."""
+    control = socket.socket(fileno=int(sys.argv[1]))
+    program = sys.argv[2]
+    try:
+        lifeline = int(os.environ.get(LIFELINE_ENV, ""))
+        os.fstat(lifeline)
+    except (ValueError, OSError):
+        lifeline = -1
+    preload()
+    serve(control, lifeline, program)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Tasks forked from a job's fork server: each its own fresh process, nothing shared."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from discoworker.adapters.embedded import EmbeddedMaster
+from discoworker.adapters.embedded.fork_server import SWITCH_ENV
+from discoworker.job import Job, result_iterator
+
+pytestmark = pytest.mark.slow
+
+
+def mutating_map(line: str, params: Any) -> Iterator[tuple[str, str]]:
+    """Reads, then changes, a global of a module every task has imported before job code."""
+    import discoworker.app.classic as preloaded
+
+    seen = getattr(preloaded, "_touched_by", "nobody")
+    preloaded._touched_by = line  # type: ignore[attr-defined]
+    yield line, f"{os.getpid()} {os.getppid()} {seen}"
+
+
+def _run(tmp_path: Path, tasks: int) -> list[tuple[int, int, str]]:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    job = Job(name="Forked", master=master).run(
+        input=[f"raw://task{i}" for i in range(tasks)], map=mutating_map
+    )
+    rows = []
+    for _, value in result_iterator(job.wait(), master=master):
+        pid, ppid, seen = str(value).split(" ", 2)
+        rows.append((int(pid), int(ppid), seen))
+    job.purge()
+    return rows
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def test_a_global_one_task_changes_is_unchanged_in_the_next_task(tmp_path: Path) -> None:
+    rows = _run(tmp_path, tasks=4)
+    assert len(rows) == 4
+    # One worker slot, so the tasks ran one after the other: each its own process...
+    assert len({pid for pid, _, _ in rows}) == 4
+    # ...and none saw what an earlier one wrote.
+    assert [seen for _, _, seen in rows] == ["nobody"] * 4
+
+
+def test_a_jobs_tasks_are_forks_of_one_server_that_ends_with_the_job(tmp_path: Path) -> None:
+    rows = _run(tmp_path, tasks=3)
+    parents = {ppid for _, ppid, _ in rows}
+    assert len(parents) == 1
+    (server,) = parents
+    assert server != os.getpid()
+    deadline = time.monotonic() + 10
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server), "the job's fork server outlived its job"
+
+
+def test_switched_off_each_task_is_a_new_program_started_by_the_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SWITCH_ENV, "0")
+    rows = _run(tmp_path, tasks=2)
+    assert {ppid for _, ppid, _ in rows} == {os.getpid()}
+    assert [seen for _, _, seen in rows] == ["nobody"] * 2
+
+
+def _lib_of(master: EmbeddedMaster, name: str) -> Path:
+    return master.store.job_home(name) / "lib"
+
+
+def test_jobs_with_the_same_lib_share_one_read_only_copy_that_outlives_a_purge(
+    tmp_path: Path,
+) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    first = Job(name="Shared", master=master).run(input=["raw://a"], map=mutating_map)
+    first.wait()
+    second = Job(name="Shared", master=master).run(input=["raw://b"], map=mutating_map)
+    second.wait()
+    shared = _lib_of(master, first.name).resolve()
+    assert shared == _lib_of(master, second.name).resolve()
+    assert shared.parent == (tmp_path / "data" / ".master" / "libs").resolve()
+    source = shared / "discoworker" / "__init__.py"
+    assert source.stat().st_mode & 0o222 == 0
+    first.purge()
+    assert source.is_file()
+    # The second job's results still read, and a third job runs on the shared copy.
+    assert [k for k, _ in result_iterator(second.wait(), master=master)] == ["b"]
+    third = Job(name="Shared", master=master).run(input=["raw://c"], map=mutating_map)
+    assert [k for k, _ in result_iterator(third.wait(), master=master)] == ["c"]
+
+
+def test_a_job_shipping_other_lib_files_gets_its_own_copy(tmp_path: Path) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    plain = Job(name="Own", master=master).run(input=["raw://a"], map=mutating_map)
+    plain.wait()
+    extra = tmp_path / "extra_module.py"
+    extra.write_text("VALUE = 1\n")
+    other = Job(name="Own", master=master).run(
+        input=["raw://a"], map=mutating_map, required_files=[str(extra)]
+    )
+    other.wait()
+    assert _lib_of(master, plain.name).resolve() != _lib_of(master, other.name).resolve()
+    assert (_lib_of(master, other.name) / "extra_module.py").read_text() == "VALUE = 1\n"
+    assert not (_lib_of(master, plain.name) / "extra_module.py").exists()
