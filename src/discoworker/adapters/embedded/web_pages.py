@@ -23,6 +23,7 @@ from discoworker.app.task_logs import printed_texts
 from discoworker.domain.failure import find_failure
 from discoworker.domain.index import parse_index
 from discoworker.domain.inputs import url_host, url_path, url_scheme
+from discoworker.domain.progress import StageProgress, job_progress
 from discoworker.errors import CommError, DiscoError
 
 #: Seconds between reloads of a page that shows a running job.
@@ -83,18 +84,9 @@ def _bar(done: int, total: int) -> str:
     return f'<span class="bar" title="{share}%"><span style="width:{share}%"></span></span>'
 
 
-def _counts(row: Sequence[object]) -> tuple[int, int]:
-    """``(done, total)`` of a jobinfo pipeline row ``[stage, pending, waiting, running, done,
-    failed]``: failed counts attempts, not tasks."""
-    waiting, running, done = (int(str(x)) for x in row[2:5])
-    return done, waiting + running + done
-
-
-def _progress(row: Sequence[object]) -> str:
-    done, total = _counts(row)
-    failed = int(str(row[5]))
-    more = f", {failed} failed" if failed else ""
-    return f"{_bar(done, total)} {done}/{total}{more}"
+def _progress(stage: StageProgress, name: str = "") -> str:
+    more = f", {stage.failed} failed" if stage.failed else ""
+    return f"{_bar(stage.done, stage.tasks)} {name}{stage.done}/{stage.tasks}{more}"
 
 
 def link(url: str) -> str:
@@ -223,10 +215,10 @@ class WebPages:
         for start, status, name in self.master.jobs():
             active = active or status == "active"
             try:
-                pipeline = self.master.jobinfo(name)["pipeline"]
+                progress = job_progress(name, self.master.jobinfo(name))
             except KeyError:
                 continue  # purged meanwhile
-            stages = "<br>".join(f"{_e(r[0])} {_progress(r)}" for r in pipeline)
+            stages = "<br>".join(_progress(s, f"{_e(s.name)} ") for s in progress.stages)
             rows.append(
                 f'<tr><td><a href="/job?name={_q(name)}">{_e(name)}</a></td>'
                 f"<td>{_status(status)}</td><td>{_age(now - start)}</td><td>{stages}</td></tr>"
@@ -269,7 +261,7 @@ class WebPages:
             f"<p>status {_status(status)} · started {_e(info['timestamp'])} · "
             f"worker {_e(info['worker'])} · owner {_e(info['owner'])}</p>",
         ]
-        parts.append(self._stages(info["pipeline"]))
+        parts.append(self._stages(job_progress(name, info).stages))
         if status == "dead":
             parts.append(self._failure(name, events))
         parts.append(self._tasks(name, task_runs(events, status), now))
@@ -279,11 +271,11 @@ class WebPages:
         return _page(f"job {name}", "".join(parts), refresh=status == "active")
 
     @staticmethod
-    def _stages(pipeline: Sequence[Sequence[object]]) -> str:
+    def _stages(stages: Sequence[StageProgress]) -> str:
         rows = "".join(
-            f"<tr><td>{_e(r[0])}</td><td>{_progress(r)}</td><td>{_e(r[2])}</td><td>{_e(r[3])}</td><td>{_e(r[4])}</td><td>{_e(r[5])}</td>"
-            "</tr>"
-            for r in pipeline
+            f"<tr><td>{_e(s.name)}</td><td>{_progress(s)}</td><td>{s.waiting}</td>"
+            f"<td>{s.running}</td><td>{s.done}</td><td>{s.failed}</td></tr>"
+            for s in stages
         )
         return (
             "<h2>Stages</h2><table><tr><th>stage</th><th>progress</th><th>waiting</th>"

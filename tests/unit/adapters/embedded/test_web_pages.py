@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
+
+import pytest
 
 from discoworker.adapters.embedded.master import EmbeddedMaster
 from discoworker.adapters.embedded.web_pages import TaskRun, WebPages, link, task_runs
 from discoworker.app.ports import Event
+from tests.unit.adapters.embedded.test_master import pack
 
 T0, T1, T2 = "2026/01/01 10:00:00", "2026/01/01 10:00:05", "2026/01/01 10:01:05"
 
@@ -52,3 +57,27 @@ def test_unknown_pages_and_jobs_and_hostile_names(tmp_path: Path) -> None:
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     status, text = pages.page("/", {}) or (0, "")
     assert (status, "No jobs yet." in text, "refresh" in text) == (200, True, False)
+
+
+@pytest.mark.slow
+def test_a_running_jobs_pages_reload_and_show_its_running_tasks(tmp_path: Path) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=2)
+    pages = WebPages(master)
+    try:
+        name = master.submit(pack(behaviour={"map": "wait_go"}))
+        deadline = time.monotonic() + 30
+        while master.jobinfo(name)["pipeline"][0][3] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _, job = pages.page("/job", {"name": name}) or (0, "")
+        _, jobs = pages.page("/", {}) or (0, "")
+        assert 'http-equiv="refresh"' in job and 'http-equiv="refresh"' in jobs
+        text = re.sub(r"<[^>]+>", " ", job)
+        assert len(re.findall(r"map:\d\s+localhost\s+1\s+running", text)) == 2
+        assert re.search(r"map\s+\S*\s*0/3\s+1\s+2\s+0\s+0", text), text
+        (master.store.job_home(name) / "go").write_text("")
+        assert master.results(name, 30).status == "ready"
+        _, job = pages.page("/job", {"name": name}) or (0, "")
+        assert 'http-equiv="refresh"' not in job
+        assert len(re.findall(r'<span class="done">done</span>', job)) == 5  # 3 maps, 2 reduces
+    finally:
+        master.shutdown()
