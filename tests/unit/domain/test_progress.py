@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from discoworker.domain.progress import StageProgress, job_progress
@@ -29,3 +31,13 @@ def test_a_malformed_jobinfo_is_refused_saying_what(info: dict[str, object], say
     with pytest.raises(ValueError, match=r"^jobinfo of J: ") as err:
         job_progress("J", info)
     assert says in str(err.value)
+
+
+def test_a_real_masters_recorded_jobinfo_reads_as_the_line_says() -> None:
+    from tests.unit.adapters.test_master_http import load
+
+    info = json.loads(load("GET_jobinfo_while_active.http").body)
+    assert job_progress("WordCount", info).line(12.0) == (
+        "WordCount: map 1/1 done, 0 running, 0 failed | map_shuffle 1/1 done, 0 running, "
+        "0 failed | reduce 0/2 done, 2 running, 0 failed [12.0 s]"
+    )
