@@ -322,8 +322,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     # A service manager stops with SIGTERM: end as on Ctrl-C, killing the jobs' workers.
     signal.signal(signal.SIGTERM, stop)
-    print(f"discoworker master at {server.url} (data in {data_dir}); Ctrl-C stops it",
-          flush=True)
+    print(f"discoworker master at {server.url} (data in {data_dir}); its pages at "
+          f"{server.url}/ ; Ctrl-C stops it", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
