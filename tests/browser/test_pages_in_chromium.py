@@ -42,7 +42,8 @@ def chromium() -> str:
 def browse(chromium: str, profile: Path, *args: str) -> str:
     """Run headless Chromium once with ``args``; what it printed on stdout."""
     done = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run",
          f"--user-data-dir={profile}", "--hide-scrollbars", *args],
         capture_output=True, text=True, timeout=120, check=False,
     )
