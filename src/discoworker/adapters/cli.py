@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -173,12 +172,7 @@ def _run(args: argparse.Namespace) -> int:
     if inputs:
         jobargs["input"] = inputs
     job.run(**jobargs)
-    progress = None if args.quiet else _Progress(job, sys.stderr)
-    try:
-        results = job.wait()
-    finally:
-        if progress is not None:
-            progress.stop()
+    results = job.wait(show=not args.quiet)
     out: TextIO = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
         for key, value in result_iterator(results, master=master):
@@ -328,8 +322,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     # A service manager stops with SIGTERM: end as on Ctrl-C, killing the jobs' workers.
     signal.signal(signal.SIGTERM, stop)
-    print(f"discoworker master at {server.url} (data in {data_dir}); Ctrl-C stops it",
-          flush=True)
+    print(f"discoworker master at {server.url} (data in {data_dir}); its pages at "
+          f"{server.url}/ ; Ctrl-C stops it", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -476,45 +470,6 @@ def _user_traceback(exc: BaseException) -> str:
         [f for f in tb.stack if not f.filename.startswith("<frozen importlib")]
     )
     return "".join(tb.format()).rstrip()
-
-
-class _Progress:
-    """One live line on a terminal: the job's stages, tasks done/running/failed, elapsed time."""
-
-    def __init__(self, job: Any, out: TextIO, interval: float = 0.5) -> None:
-        self._job, self._out, self._interval = job, out, interval
-        self._start = time.monotonic()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _line(self) -> str:
-        info = self._job.jobinfo()
-        stages = " | ".join(
-            f"{s[0]} {s[4]}/{max(sum(s[1:5]), s[4] + s[5])} done, {s[3]} running, {s[5]} failed"
-            for s in info.get("pipeline", [])
-        )
-        return f"{self._job.name}: {stages} [{time.monotonic() - self._start:.1f}s]"
-
-    def _loop(self) -> None:
-        while not self._done.wait(self._interval):
-            self._show()
-
-    def _show(self, end: str = "") -> None:
-        try:
-            line = self._line()
-        except DiscoError:
-            return
-        if self._out.isatty():
-            self._out.write(f"\r\x1b[K{line}{end}")
-        elif end:
-            self._out.write(f"{line}{end}")
-        self._out.flush()
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-        self._show(end="\n")
 
 
 if __name__ == "__main__":

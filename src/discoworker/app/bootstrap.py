@@ -99,6 +99,23 @@ def master_for(url: str | None = None, settings: dict[str, Any] | None = None) -
     return master
 
 
+def show_progress(job: str, jobinfo: Callable[[], Any], show: bool | None) -> Any:
+    """A started display of ``job``'s progress on stderr (live on a terminal, lines otherwise;
+    ``show=None``: only on a terminal), or None; stop it with ``.stop()``."""
+    import sys
+
+    from discoworker.adapters.progress import progress_display
+
+    if show is None:
+        try:
+            show = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            show = False
+    if not show:
+        return None
+    return progress_display(job, jobinfo, sys.stderr).start()
+
+
 def client_opener(master: Master | str | None = None) -> Opener:
     """How the client reads a job's result URLs on ``master``."""
     from discoworker.adapters.openers import UrlOpener

@@ -99,21 +99,35 @@ class Job:
             _recorders[-1].append(self)
         return self
 
-    def wait(self, timeout: float | None = None, poll_interval: float = 1.0) -> Results:
-        """Wait for the job to end; its results (replica lists). JobError if it died."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            status = self.master.results(self.name, min(left, 60.0) if left is not None else 60.0)
-            if status.status == "ready":
-                return Results(status.results, self.master)
-            if status.status == "dead":
-                raise self._death()
-            if status.status == "unknown job":
-                raise CommError(f"the master does not know job {self.name}")
-            if deadline is not None and time.monotonic() >= deadline:
-                raise CommError(f"job {self.name} still {status.status} after {timeout} s")
-            time.sleep(min(poll_interval, left) if left is not None else 0)
+    def wait(
+        self, timeout: float | None = None, poll_interval: float = 1.0, show: bool | None = None
+    ) -> Results:
+        """Wait for the job to end; its results (replica lists). JobError if it died.
+
+        ``show`` displays the job's progress on stderr meanwhile (live bars on a terminal, a
+        line per change elsewhere); by default it does only when stderr is a terminal.
+        """
+        from discoworker.app.bootstrap import show_progress
+
+        display = show_progress(self.name, self.jobinfo, show)
+        try:  # the loop stays in this frame: a JobError's traceback is one line shorter
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wait = min(left, 60.0) if left is not None else 60.0
+                status = self.master.results(self.name, wait)
+                if status.status == "ready":
+                    return Results(status.results, self.master)
+                if status.status == "dead":
+                    raise self._death()
+                if status.status == "unknown job":
+                    raise CommError(f"the master does not know job {self.name}")
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise CommError(f"job {self.name} still {status.status} after {timeout} s")
+                time.sleep(min(poll_interval, left) if left is not None else 0)
+        finally:
+            if display is not None:
+                display.stop()
 
     def results(self) -> Results:
         """The job's results now: empty while it runs. JobError if it died."""

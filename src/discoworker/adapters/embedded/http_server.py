@@ -30,6 +30,7 @@ import attrs
 import structlog
 
 from discoworker.adapters.embedded.master import EmbeddedMaster
+from discoworker.adapters.embedded.web_pages import WebPages
 from discoworker.domain.jobdict import erlang_reason
 from discoworker.domain.task import hexhash
 from discoworker.errors import CommError, DiscoError, JobPackError
@@ -140,6 +141,11 @@ class Reply:
         return cls(status, text.encode("utf-8"), content_type="text/plain")
 
     @classmethod
+    def html(cls, status: int, text: str) -> Reply:
+        """A page for a person."""
+        return cls(status, text.encode("utf-8"), content_type="text/html; charset=utf-8")
+
+    @classmethod
     def bare(cls, status: int, text: str) -> Reply:
         """An error the master sends with no Content-Type at all (``Req:respond``)."""
         return cls(status, text.encode("utf-8"), content_type=None)
@@ -185,6 +191,10 @@ class Api:
             return Reply.json(VERSION)
         if path.startswith("/disco/"):
             return _serve_file(self.master.store.disco_data, path[len("/disco/") :], method)
+        if method in ("GET", "HEAD"):
+            page = WebPages(self.master).page(path, query)
+            if page is not None:
+                return Reply.html(*page)
         return NOT_FOUND
 
     # --- the job API ----------------------------------------------------------------------

@@ -322,6 +322,9 @@ class EmbeddedMaster:
         proc = WorkerProcess(link, command, home, env, self._limits, spawn)
         job.procs[taskid] = proc
         self._event(job, "master", f"{spec.stage}:{taskid} assigned to {self._host}")
+        # jobinfo reads the saved state: without this a running task counted as waiting
+        # until some task ended.
+        self._save(job)
         threading.Thread(
             target=self._run_task, args=(job, task, proc), name=f"{job.name} {spec.stage}:{taskid}",
             daemon=True,

@@ -180,7 +180,9 @@ class Scheduler:
         rows: list[list[object]] = []
         for i, s in enumerate(self._stages):
             ts = [t for t in self._tasks.values() if t.stage == i]
-            waiting = sum(t.status == "waiting" for t in ts)
+            # A task given up on stays one of the stage's tasks, waiting, as the real master
+            # counts it; its failures are in ``failed``.
+            waiting = sum(t.status in ("waiting", "failed") for t in ts)
             running = sum(t.status == "running" for t in ts)
             done = sum(t.status == "done" for t in ts)
             failed = sum(max(0, t.attempts - (1 if t.status in ("running", "done") else 0))

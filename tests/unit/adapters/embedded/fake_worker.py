@@ -4,7 +4,8 @@ Put in a job home as the job's worker (with a ``#!`` line for this Python). Per 
 (``raw://a,b,c`` inputs to words, label ``len(word) % 2``), shuffles (``dir://`` inputs, per
 label into one file) or reduces (word counts). ``behaviour.json`` in the job home may make a
 stage misbehave: ``error``, ``error_first``, ``crash_first``, ``fatal``, ``garbage_first``,
-``hang``, ``inputerr``, ``ping``, ``abs_output``.
+``hang``, ``inputerr``, ``ping``, ``abs_output``, ``wait_go`` (wait for a file ``go`` in the
+job home).
 """
 
 import collections
@@ -70,6 +71,8 @@ def main() -> None:
     task = reply.task
     n = attempt(reply)
     how = behaviours.get(task.stage, "ok")
+    while how == "wait_go" and not os.path.exists("go"):
+        time.sleep(0.02)
     if how == "ping":
         pong = ask(p.Ping())
         ask(p.Message(f"ping said {pong.value}"))  # type: ignore[union-attr]

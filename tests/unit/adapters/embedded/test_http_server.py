@@ -390,6 +390,10 @@ def test_the_master_command_serves_until_terminated(tmp_path: Path) -> None:
         assert match, line
         assert HttpMaster(match.group(0)).version() == "0.5.4"
         assert HttpMaster(match.group(0)).config() == [("localhost", 1)]
+        assert f"its pages at {match.group(0)}/ " in line
+        with urllib.request.urlopen(match.group(0) + "/") as page:
+            assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert b"<h1>Jobs</h1>" in page.read()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -291,3 +291,19 @@ def test_results_are_local_files_by_the_masters_locality(master: EmbeddedMaster)
     (url,) = wait(master, name)[0]
     path = master.locality.local_path(url)
     assert path is not None and Path(path).is_file()
+
+
+def test_jobinfo_counts_the_tasks_running_while_they_run(master: EmbeddedMaster) -> None:
+    import time
+
+    name = master.submit(pack(behaviour={"map": "wait_go"}))
+    deadline = time.monotonic() + 30
+    rows = master.jobinfo(name)["pipeline"]
+    while rows[0][3] < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rows = master.jobinfo(name)["pipeline"]
+    # Two slots: two of the three map tasks run, one waits, none is done yet.
+    assert rows[0] == ["map", 0, 1, 2, 0, 0]
+    (master.store.job_home(name) / "go").write_text("")
+    assert master.results(name, 30).status == "ready"
+    assert [r[3:] for r in master.jobinfo(name)["pipeline"]] == [[0, 3, 0], [0, 2, 0]]

@@ -73,6 +73,9 @@ def test_fatal_gives_up_at_once() -> None:
     s = Scheduler([MAP], [raw("a")], max_attempts=5)
     s.next_task(0)
     assert s.task_failed(0, fatal=True) == "give_up"
+    # As the real master's jobinfo tells it (golden GET_jobinfo_dead_fatal_job): the task that
+    # failed is still one of the stage's tasks, waiting, with one failure.
+    assert s.counts() == [["map", 0, 1, 0, 0, 1]]
 
 
 def test_workers_bound_running_tasks() -> None:
