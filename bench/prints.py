@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from discoworker.app.bootstrap import client_opener
+from discoworker.app.bootstrap import client_reader
 from discoworker.app.task_logs import printed_texts
 from discoworker.job import Job, result_iterator
 
@@ -60,15 +60,7 @@ def check_printed(master: Any, job: Job, lines: int) -> tuple[int, str]:
     """The MSG count of the noisy job, and where its whole text was read (all lines there)."""
     events = list(job.events())
     msgs = sum(1 for e in events if e.message.startswith("MSG: [map:"))
-    open_url = client_opener(master)
-
-    def read(url: str) -> bytes:
-        stream, _ = open_url(url)
-        with stream:
-            data: bytes = stream.read()
-            return data
-
-    (text,) = printed_texts(events, read, "map")
+    (text,) = printed_texts(events, client_reader(master), "map")
     printed = text.text.splitlines()
     if printed[:lines] != [f"line {i}" for i in range(lines)]:
         raise SystemExit(f"the job's printed text is incomplete ({len(printed)} lines)")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from discoworker.app.bootstrap import client_opener
+from discoworker.app.bootstrap import client_reader
 from discoworker.app.ports import Master
 from discoworker.app.task_logs import printed_texts
 from discoworker.classic import map_line_reader, sum_combiner
@@ -139,15 +139,7 @@ def test_a_map_that_prints_a_lot_finishes_and_its_text_is_in_the_events(master: 
     assert "noisy line 0" in text
     assert "noisy line 2999" in text
     # What the MSGs left out is in the task's log file, which the master serves.
-    open_url = client_opener(master)
-
-    def read(url: str) -> bytes:
-        stream, _ = open_url(url)
-        with stream:
-            data: bytes = stream.read()
-            return data
-
-    (printed,) = printed_texts(events, read, "map:0")
+    (printed,) = printed_texts(events, client_reader(master), "map:0")
     assert printed.text.splitlines()[:3000] == [f"noisy line {i}" for i in range(3000)]
 
 

@@ -247,19 +247,11 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from discoworker.app.bootstrap import client_opener
+    from discoworker.app.bootstrap import client_reader
     from discoworker.app.task_logs import printed_texts
 
     master = _master(args)
-    open_url = client_opener(master)
-
-    def read(url: str) -> bytes:
-        stream, _ = open_url(url)
-        with stream:
-            data: bytes = stream.read()
-            return data
-
-    texts = printed_texts(master.events(args.jobname), read, args.task)
+    texts = printed_texts(master.events(args.jobname), client_reader(master), args.task)
     if not texts and args.task:
         raise DiscoError(f"no task {args.task!r} of job {args.jobname} printed anything")
     attempts = {t.task: t.attempt for t in texts}

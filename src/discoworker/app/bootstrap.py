@@ -122,3 +122,16 @@ def client_opener(master: Master | str | None = None) -> Opener:
 
     chosen = master if master is not None and not isinstance(master, str) else master_for(master)
     return UrlOpener(chosen.locality)
+
+
+def client_reader(master: Master | str | None = None) -> Callable[[str], bytes]:
+    """How the client reads the whole of one URL on ``master`` (a log, an OOB blob)."""
+    open_url = client_opener(master)
+
+    def read(url: str) -> bytes:
+        stream, _ = open_url(url)
+        with stream:
+            data: bytes = stream.read()
+        return data
+
+    return read

@@ -202,18 +202,10 @@ class Job:
 
     def oob_get(self, key: str) -> bytes:
         """The job's out-of-band result ``key``; KeyError when the job put none."""
-        from discoworker.app.bootstrap import client_opener
+        from discoworker.app.bootstrap import client_reader
         from discoworker.app.oob import read_result
 
-        open_url = client_opener(self.master)
-
-        def read_bytes(url: str) -> bytes:
-            stream, _ = open_url(url)
-            with stream:
-                data: bytes = stream.read()
-            return data
-
-        return read_result(self.master.ddfs, self.name, key, read_bytes)
+        return read_result(self.master.ddfs, self.name, key, client_reader(self.master))
 
     def _death(self) -> JobError:
         """Why the job died, from its events: the failed task, its input, what it printed."""
