@@ -99,9 +99,13 @@ def master_for(url: str | None = None, settings: dict[str, Any] | None = None) -
     return master
 
 
-def show_progress(job: str, jobinfo: Callable[[], Any], show: bool | None) -> Any:
+def show_progress(
+    job: str, jobinfo: Callable[[], Any], show: bool | None,
+    events: Callable[[int], bytes] | None = None,
+) -> Any:
     """A started display of ``job``'s progress on stderr (live on a terminal, lines otherwise;
-    ``show=None``: only on a terminal), or None; stop it with ``.stop()``."""
+    ``show=None``: only on a terminal), or None; stop it with ``.stop()``. ``events(offset)``
+    reads the job's event log from a byte offset, for the share of input read."""
     import sys
 
     from discoworker.adapters.progress import progress_display
@@ -113,7 +117,7 @@ def show_progress(job: str, jobinfo: Callable[[], Any], show: bool | None) -> An
             show = False
     if not show:
         return None
-    return progress_display(job, jobinfo, sys.stderr).start()
+    return progress_display(job, jobinfo, sys.stderr, events=events).start()
 
 
 def client_opener(master: Master | str | None = None) -> Opener:

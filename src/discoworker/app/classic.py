@@ -17,6 +17,7 @@ import pickle
 import random
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -259,16 +260,30 @@ class Worker(base.Worker):
             fun_reduce(entries, out, params)
 
     def status_iter(self, records: Iterable[Any], what: str) -> Iterator[Any]:
-        """``records``, with a status MSG every ``status_interval`` and ``Done: N <what>``."""
+        """``records``, with a status line every ``status_interval`` records, and at most every
+        STATUS_SECONDS between them, and ``Done: N <what>``; each carries the share of the
+        task's input read (``100000 entries mapped [input read: 25.0%, ...]``)."""
         interval = self.get("status_interval") or 0
-        line = current_context().line
+        context = current_context()
+        line, reading = context.line, context.read
+        # The hot loop compares the count with one number, as the original's modulo did; the
+        # clock is read only every ``step`` records.
+        due = interval
+        check = min(interval, STATUS_STEP) if interval else -1
+        said = time.monotonic()
         count = 0
         for count, record in enumerate(records, start=1):
-            if interval and count % interval == 0:
-                # Batched by the line into few MSGs: a fast task must not flood the master.
-                line.write_text(f"{count} {what}\n")
+            if count == check:
+                now = time.monotonic()
+                if count == due or now - said >= STATUS_SECONDS:
+                    said = now
+                    # Batched by the line into few MSGs: a fast task must not flood the master.
+                    line.write_text(f"{count} {what} {reading.figure()}".rstrip() + "\n")
+                if count == due:
+                    due += interval
+                check = min(count + STATUS_STEP, due)
             yield record
-        line.write_text(f"Done: {count} {what}")
+        line.write_text(f"Done: {count} {what} {reading.figure()}".rstrip())
         line.flush_text()
 
 
@@ -409,6 +424,10 @@ class _MapOutput:
             self.stream.extend(pending)
 
 
+#: Records between two looks at the clock for a status line between ``status_interval``s.
+STATUS_STEP = 4096
+#: Seconds a task's status (its share of input read) waits at most, while records come.
+STATUS_SECONDS = 5.0
 #: Records a map output batches before handing them to its encoder.
 _BATCH = 4096
 #: Distinct keys whose label a map task remembers (the default partition is a pure function).

@@ -20,6 +20,73 @@ from discoworker.domain.task import Task
 from discoworker.errors import FatalError
 
 
+class InputReading:
+    """Which of a task's inputs are read, and where the one being read is, for the share of
+    its input a task has read. Told per input and per opened stream, never per record."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._done: set[int] = set()
+        self._streams: dict[int, tuple[Any, int | None]] = {}
+        self._current: int | None = None
+        self._order: dict[int, int] = {}
+        self._last: int | None = None
+
+    def begin(self, input_ids: list[int]) -> None:
+        """The task reads these inputs."""
+        self.total = len(input_ids)
+        self._order = {input_id: n for n, input_id in enumerate(input_ids, start=1)}
+
+    def reading(self, input_id: int) -> None:
+        """The input ``input_id`` is read now (its replicas opened from now on are its)."""
+        self._current = input_id
+
+    def opened(self, url: str, stream: Any, size: int | None) -> None:
+        """A replica of the input being read was opened."""
+        if self._current is not None:
+            self._streams[self._current] = (stream, size)
+
+    def finished(self, input_id: int) -> None:
+        """Every record of the input ``input_id`` was read."""
+        self._done.add(input_id)
+        _stream, size = self._streams.pop(input_id, (None, None))
+        if size:
+            self._last = size
+
+    def figure(self) -> str:
+        """The status line's figure of the share read (see ``read_figure``); "" when the task
+        was not told its inputs."""
+        from discoworker.domain.progress import read_figure
+
+        if not self.total:
+            return ""
+        share = float(len(self._done))
+        # The bytes of the input being read; else those of the last input read whole.
+        read = size = self._last
+        for stream, length in self._streams.values():
+            at = _position(stream, length)
+            if at is not None and length:
+                share += min(1.0, at / length)
+                read, size = at, length
+        index = self._order.get(self._current, len(self._done)) if self._current is not None \
+            else len(self._done)
+        return read_figure(share / self.total, read=read, size=size, index=max(1, index),
+                           inputs=self.total)
+
+
+def _position(stream: Any, size: int | None) -> int | None:
+    """Bytes of ``stream`` read so far; None when it cannot say."""
+    try:
+        at = stream.tell()
+    except (OSError, ValueError, AttributeError):
+        # An HTTP response cannot tell, but knows what is left of its Content-Length.
+        left = getattr(stream, "length", None)
+        if isinstance(left, int) and size is not None:
+            return size - left
+        return None
+    return at if isinstance(at, int) else None
+
+
 @attrs.define
 class TaskContext:
     """The running task, its master, its job home and how it opens URLs."""
@@ -30,6 +97,8 @@ class TaskContext:
     opener: Opener
     #: The input URL being read now ("" between inputs): a failure names it.
     reading: str = ""
+    #: How much of the task's input was read, for its status lines.
+    read: InputReading = attrs.field(factory=InputReading)
 
     @property
     def locality(self) -> Locality:
@@ -38,7 +107,12 @@ class TaskContext:
 
     def open(self, url: str) -> tuple[Any, int | None]:
         """A binary stream of ``url`` and its size when known."""
-        return self.opener(url)
+        opened = self.opener(url)
+        if url == self.reading:
+            # The replica of an input itself (not a file a dir:// index names): its bytes
+            # read are the input's.
+            self.read.opened(url, *opened)
+        return opened
 
     def read_bytes(self, url: str) -> bytes:
         """The whole content of a (small) resource such as a ``dir://`` index."""

@@ -109,7 +109,9 @@ class Job:
         """
         from discoworker.app.bootstrap import show_progress
 
-        display = show_progress(self.name, self.jobinfo, show)
+        raw_events = getattr(self.master, "raw_events", None)
+        events = None if raw_events is None else (lambda offset: raw_events(self.name, offset))
+        display = show_progress(self.name, self.jobinfo, show, events)
         try:  # the loop stays in this frame: a JobError's traceback is one line shorter
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:

@@ -50,6 +50,7 @@ class Input:
         last_error: BaseException | None = None
         curable = False
         last_trace = "the input has no replicas"
+        context.read.reading(self.input.id)
         while (replica := state.next_replica()) is not None:
             # Counted in a local (the hot loop), kept in the attribute whatever happens.
             delivered = self._delivered
@@ -62,6 +63,7 @@ class Input:
                     delivered += 1
                     yield record
                 context.reading = ""
+                context.read.finished(self.input.id)
                 return
             except Exception as exc:
                 last_error = exc
@@ -129,6 +131,7 @@ class SerialInput:
         self._context = context if context is not None else current_context()
 
     def __iter__(self) -> Iterator[Any]:
+        self._context.read.begin([i.id for i in self.inputs])
         for task_input in self.inputs:
             ready = _poll_until_ready(task_input, self._context)
             yield from Input(ready, self.task, self.open, self._context)
@@ -138,6 +141,7 @@ class ParallelInput(SerialInput):
     """Records of a set of inputs, unordered: ready inputs first, busy ones as they become ready."""
 
     def __iter__(self) -> Iterator[Any]:
+        self._context.read.begin([i.id for i in self.inputs])
         waiting = [i for i in self.inputs if i.status == "busy"]
         for task_input in self.inputs:
             if task_input.status != "busy":
@@ -152,6 +156,7 @@ class MergedInput(SerialInput):
     """A merge of sorted inputs: always the smallest head record among them."""
 
     def __iter__(self) -> Iterator[Any]:
+        self._context.read.begin([i.id for i in self.inputs])
         streams = [
             iter(Input(_poll_until_ready(i, self._context), self.task, self.open, self._context))
             for i in self.inputs

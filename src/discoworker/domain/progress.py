@@ -1,16 +1,55 @@
-"""A running job's progress as any master's ``jobinfo`` tells it, and its one-line text.
+"""A running job's progress as any master's ``jobinfo`` and events tell it, and its text.
 
 A jobinfo ``pipeline`` row is ``[stage, pending, waiting, running, done, failed]`` on the real
 master and the embedded one alike; ``failed`` counts failed attempts (a retried task counts
 again), so a stage's tasks are the pending, waiting, running and done ones.
+
+jobinfo does not say how much of a stage's input was read: tasks know it, and a classic
+worker's periodic status (``100000 entries mapped``, a ``MSG`` every master keeps in the job's
+events as ``MSG: [map:0] <text>``) carries it as ``[input read: 25.0%, 5242880 of 20971520
+bytes]``. :class:`ReadShares` gathers those figures from the events, and a stage's share of
+its input read is its tasks' shares averaged (a done task read all of its input).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+
+#: The figure a worker's status text carries: ``[input read: 25.0%, <detail>]``.
+_READ_FIGURE = re.compile(r"\[input read: (\d{1,3}(?:\.\d)?)%[,\]]")
+_TASK_MSG = re.compile(r"MSG: \[([^\]\s:]+):([^\]\s]+)\] ")
+# A failed attempt starts over: its task's share is forgotten until the next attempt's figure.
+_TASK_FAILED = re.compile(r"(?:FATAL|ERROR|WARNING): \[([^\]\s:]+):([^\]\s]+)\] ")
+
+
+def read_figure(
+    share: float, *, read: int | None, size: int | None, index: int, inputs: int
+) -> str:
+    """The figure a status line carries: the task's share of its input read, and how it was
+    reckoned (bytes of the input being read, and which input it is when there are several).
+
+    ``[input read: 25.0%, 5242880 of 20971520 bytes]``,
+    ``[input read: 45.0%, input 3 of 5 at 5242880 of 20971520 bytes]``,
+    ``[input read: 40.0%, input 3 of 5]`` (its size unknown).
+    """
+    percent = min(100.0, max(0.0, share * 100))
+    detail = f"input {index} of {inputs}" if inputs > 1 else ""
+    if read is not None and size:
+        where = f"{read} of {size} bytes"
+        detail = f"{detail} at {where}" if detail else where
+    elif not detail:
+        detail = f"input {index} of {inputs}"
+    return f"[input read: {percent:.1f}%, {detail}]"
+
+
+def figure_share(text: str) -> float | None:
+    """The last share of input read (0 to 1) a status text carries, or None."""
+    found = _READ_FIGURE.findall(text)
+    return float(found[-1]) / 100 if found else None
 
 
 @attrs.frozen
@@ -22,16 +61,68 @@ class StageProgress:
     running: int
     done: int
     failed: int
+    #: The share of the stage's input read, in whole percent; None: no task said.
+    read: int | None = None
 
     @property
     def tasks(self) -> int:
         """The stage's tasks so far (a stage fed as it runs may get more)."""
         return self.waiting + self.running + self.done
 
-    def text(self) -> str:
-        """``map 2/6 done, 2 running, 0 failed``."""
-        return (f"{self.name} {self.done}/{self.tasks} done, {self.running} running, "
+    def text(self, left: float | None = None) -> str:
+        """``map 2/6 done, 2 running, 0 failed, 45% read, 12 s left``."""
+        text = (f"{self.name} {self.done}/{self.tasks} done, {self.running} running, "
                 f"{self.failed} failed")
+        if self.read is not None:
+            text += f", {self.read}% read"
+        if left is not None:
+            text += f", {left:.0f} s left"
+        return text
+
+
+def time_left(read: float | None, elapsed: float) -> float | None:
+    """Seconds left to read the rest of a stage's input at the pace of its first ``elapsed``
+    seconds (``read`` is the share read, 0 to 1); None before there is a pace or once done."""
+    if read is None or not 0 < read < 1 or elapsed <= 0:
+        return None
+    return elapsed * (1 - read) / read
+
+
+class ReadShares:
+    """Each task's share of its input read, as the job's events tell it (fed incrementally)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, dict[str, float]] = {}
+
+    def feed(self, messages: Iterable[str]) -> None:
+        """Take in event messages (oldest first)."""
+        for message in messages:
+            if message.startswith("MSG: "):
+                match = _TASK_MSG.match(message)
+                if match is None:
+                    continue
+                share = figure_share(message[match.end():])
+                if share is not None:
+                    self._tasks.setdefault(match.group(1), {})[match.group(2)] = share
+            elif (match := _TASK_FAILED.match(message)) is not None:
+                self._tasks.get(match.group(1), {}).pop(match.group(2), None)
+
+    def stage(self, stage: StageProgress) -> int | None:
+        """The whole percent of ``stage``'s input read: its tasks' shares averaged, a done task
+        counting whole; None when no task of the stage said how much it read."""
+        shares = self._tasks.get(stage.name)
+        if not shares or not stage.tasks:
+            return None
+        whole = sum(1 for s in shares.values() if s >= 1)
+        total = sum(shares.values()) + max(0, stage.done - whole)
+        # A done task read all; a task that never runs again cannot have read more than all.
+        total = min(max(total, stage.done), stage.done + stage.running)
+        return int(min(1.0, total / stage.tasks) * 100 + 1e-9)
+
+    def apply(self, progress: JobProgress) -> JobProgress:
+        """``progress`` with each stage's share of its input read."""
+        stages = tuple(attrs.evolve(s, read=self.stage(s)) for s in progress.stages)
+        return attrs.evolve(progress, stages=stages)
 
 
 @attrs.frozen
@@ -42,9 +133,11 @@ class JobProgress:
     status: str
     stages: tuple[StageProgress, ...]
 
-    def line(self, elapsed: float) -> str:
-        """One line for a log or a pipe: every stage, the status once over, the time."""
-        stages = " | ".join(s.text() for s in self.stages) or "no stages yet"
+    def line(self, elapsed: float, left: Mapping[str, float | None] | None = None) -> str:
+        """One line for a log or a pipe: every stage (with its time ``left`` when known), the
+        status once over, the time."""
+        left = left or {}
+        stages = " | ".join(s.text(left.get(s.name)) for s in self.stages) or "no stages yet"
         over = "" if self.status == "active" else f" {self.status}"
         return f"{self.job}: {stages}{over} [{elapsed:.1f} s]"
 

@@ -149,7 +149,7 @@ def test_logs_prints_all_that_each_task_printed_even_past_the_msg_budget(
     for word, task in (("a", "map:0"), ("b", "map:1")):
         start = lines.index(next(t for t in lines if t.startswith(f"== {task} (disco://")))
         assert lines[start + 1 : start + 20001] == [f"noisy {word} {i}" for i in range(20000)]
-        assert lines[start + 20001] == "Done: 1 entries mapped"
+        assert lines[start + 20001] == "Done: 1 entries mapped [input read: 100.0%, 1 of 1 bytes]"
     assert "reducing" in lines
 
     # The events hold only what fit the budget, with a note of where the rest is.
@@ -161,7 +161,7 @@ def test_logs_prints_all_that_each_task_printed_even_past_the_msg_budget(
     assert out.splitlines()[0].startswith("== map:1 (disco://")
     assert "noisy a 0" not in out and "noisy b 0" in out
     status, out, _ = run_cli(capsys, "--data-dir", data, "logs", jobname, "reduce")
-    assert out.splitlines()[-1] == "Done: 2 entries reduced"
+    assert out.splitlines()[-1].startswith("Done: 2 entries reduced [input read: 100.0%, ")
     status, _, err = run_cli(capsys, "--data-dir", data, "logs", jobname, "map:7")
     assert status == 1 and "map:7" in err
 

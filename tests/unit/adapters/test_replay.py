@@ -499,9 +499,11 @@ def test_a_recorded_word_count_task_ends_the_same_with_our_worker(
         assert report.size == theirs[label].size == (home / report.location).stat().st_size
         assert same_location(report.location, theirs[label].location), report.location
     assert not [f for f in visible_files(home) if f.name.endswith(".partial")]
-    # Our status lines are the original's (it also says "Results sent to master").
+    # Our status lines are the original's (it also says "Results sent to master"), with the
+    # share of input read added.
     recorded_texts = [m.text for m in recording.said if isinstance(m, p.Message)]
-    assert replay.messages and all(text in recorded_texts for text in replay.messages)
+    said = [re.sub(r" \[input read: 100\.0%, [^\]]*\]$", "", t) for t in replay.messages]
+    assert replay.messages and all(text in recorded_texts for text in said)
     # WORKER, TASK and DONE are byte for byte the recorded frames (we ran with its pid).
     sent = frames_of(bytes(replay.worker_bytes))
     recorded = [e.sent for e in recording.exchanges]
@@ -853,7 +855,9 @@ def test_a_ddfs_tag_word_count_replays_task_by_task(tmp_path: Path) -> None:
         assert result.ok and result.replay.derived == []
         assert_same_outputs(result)
     assert results[0].reads.urls == [DATA1_URL]
-    assert results[0].replay.messages[0] == "Done: 2 entries mapped"
+    assert results[0].replay.messages[0] == (
+        "Done: 2 entries mapped [input read: 100.0%, 24 of 24 bytes]"
+    )
     assert sorted(r for result in results[2:] for r in job.records(result)) == [
         ("hello", 1), ("three", 1), ("world", 2),
     ]

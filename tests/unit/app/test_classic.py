@@ -178,7 +178,8 @@ def test_a_classic_word_count_task_by_task_equals_counter(tmp_path: Path) -> Non
     assert counts == expected_counts(tmp_path)
     assert labels == [0, 1, 2, 3]
     assert shuffle.messages == [f"Shuffled {len(maps)} inputs into 4 label(s)"]
-    assert "Done: 1 entries mapped" in maps[0].messages
+    # The original's status line, with the share of the input read and its bytes.
+    assert maps[0].messages == ["Done: 1 entries mapped [input read: 100.0%, 43 of 43 bytes]"]
     for output in shuffle.outputs:
         assert output.location.endswith(f"/map_shuffle-0-{HOST}-{output.label}")
     # The combiner summed in each map: no map output repeats a key.
@@ -198,7 +199,7 @@ def test_outputs_are_named_and_labelled_as_the_real_master_saw(tmp_path: Path) -
     first, second = run_map_stage(cluster, ["raw://foo_bar_hello_hello", "raw://hello_world_foo"])
     assert [o.label for o in first.outputs] == [0]
     assert first.outputs[0].location.endswith("/map-0-foo_bar_hello_hello-0")
-    assert first.messages == ["Done: 1 entries mapped"]
+    assert first.messages == ["Done: 1 entries mapped [input read: 100.0%, 19 of 19 bytes]"]
     assert sorted(o.label for o in second.outputs) == [0, 1]
     (label_1,) = [o for o in second.outputs if o.label == 1]
     assert cluster.records(label_1) == [("world", 1)]
@@ -231,7 +232,10 @@ def test_a_reduce_only_job_over_raw_inputs(tmp_path: Path) -> None:
         expected.update(line.split())
     assert dict(cluster.records(output)) == dict(expected)
     # An empty raw:// input has no line at all.
-    assert master.messages == [f"Done: {sum(1 for t in TEXT if t)} entries reduced"]
+    (said,) = master.messages
+    assert said.startswith(
+        f"Done: {sum(1 for t in TEXT if t)} entries reduced [input read: 100.0%, input 6 of 6"
+    )
 
 
 MIXED_KEYS: list[Any] = [
@@ -472,3 +476,57 @@ def test_a_custom_input_chain_yielding_records_passes_them_to_the_map(tmp_path: 
     assert cluster.records(m.outputs[0]) == [
         ((b"k1", b"v1"), "tuple"), ((b"k2", b"v2"), "tuple")
     ]
+
+
+def status_lines(master: ScriptedMaster) -> list[str]:
+    return [line for text in master.messages for line in text.splitlines()]
+
+
+def test_status_lines_carry_the_share_of_the_tasks_input_read(tmp_path: Path) -> None:
+    from discoworker.domain.progress import figure_share
+
+    lines = [f"{i:09d} " + "w" * 90 for i in range(5000)]  # 101 bytes a line
+    files = []
+    for n in range(2):
+        path = tmp_path / f"part-{n}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        files.append(f"file://{path}")
+    cluster = Cluster(tmp_path, Worker(map=words, status_interval=1000), {})
+    master = cluster.run("map", "split", (0, HOST),
+                         [data_input(0, files[0]), data_input(1, files[1])])
+    said = status_lines(master)
+    # The original's wording, then the figure: a share, and how it was reckoned.
+    assert said[0].startswith("1000 entries mapped [input read: ")
+    assert said[-1] == "Done: 10000 entries mapped [input read: 100.0%, input 2 of 2 at " \
+        "505000 of 505000 bytes]"
+    shares = [figure_share(line) for line in said]
+    assert len(shares) == 11 and None not in shares
+    # Each status is about where the records were: 1000 of 10000 lines is a tenth, give or
+    # take what the reader has buffered ahead.
+    for n, share in enumerate(shares[:-1], start=1):
+        assert share is not None and n / 10 <= share <= n / 10 + 0.05, (n, said[n - 1])
+    assert "input 1 of 2 at " in said[2] and "input 2 of 2 at " in said[6]
+
+
+def test_a_slow_task_says_its_share_every_few_seconds_between_intervals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discoworker.app import classic
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # each look at the clock is a second later
+        return now[0]
+
+    monkeypatch.setattr(classic.time, "monotonic", clock)
+    path = tmp_path / "big.txt"
+    path.write_text("a b\n" * 30000)
+    cluster = Cluster(tmp_path, Worker(map=words, status_interval=100000), {})
+    master = cluster.run("map", "split", (0, HOST), [data_input(0, f"file://{path}")])
+    said = status_lines(master)
+    # No interval was reached, yet the figure came every STATUS_STEP records once 5 s passed.
+    step = classic.STATUS_STEP
+    assert [line.split(" [")[0] for line in said] == [
+        f"{n} entries mapped" for n in range(5 * step, 30000, 5 * step)
+    ] + ["Done: 30000 entries mapped"]
