@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 
 #: The figure a worker's status text carries: ``[input read: 25.0%, <detail>]``.
-_READ_FIGURE = re.compile(r"\[input read: (\d{1,3}(?:\.\d)?)%[,\]]")
+#: Only at a line's end, as written: a job's own printed line is seldom taken for it.
+_READ_FIGURE = re.compile(r" \[input read: (\d{1,3}\.\d)%, [^\]\n]*\]$", re.M)
 _TASK_MSG = re.compile(r"MSG: \[([^\]\s:]+):([^\]\s]+)\] ")
 # A failed attempt starts over: its task's share is forgotten until the next attempt's figure.
 _TASK_FAILED = re.compile(r"(?:FATAL|ERROR|WARNING): \[([^\]\s:]+):([^\]\s]+)\] ")

@@ -1,9 +1,11 @@
-"""The progress display fed a job's life by a fake master: figures right at each step, as live
-bars on a terminal and as plain lines in a pipe; Job.wait shows it only where asked."""
+"""The progress display fed a job's life by a fake master (its jobinfo and its events): figures
+right at each step, as live bars on a terminal and as plain lines in a pipe; Job.wait shows it
+only where asked."""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -24,21 +26,53 @@ LIFE: list[tuple[str, list[list[object]]]] = [
     ("ready", [["map", 0, 0, 0, 3, 1], ["reduce", 0, 0, 0, 2, 0]]),
 ]
 
+
+def event(message: str) -> str:
+    return json.dumps(["2026/11/29 18:00:00", "localhost", message]) + "\n"
+
+
+# The events logged by each step, as the workers' status lines and the master say them.
+EVENTS: list[str] = [
+    "",
+    event("MSG: [map:0] 100000 entries mapped [input read: 30.0%, 3000 of 10000 bytes]")
+    + event("MSG: [map:1] user text\n100000 entries mapped [input read: 15.0%, 15 of 100 bytes]"),
+    event("MSG: [map:0] Done: 300000 entries mapped [input read: 100.0%, 10000 of 10000 bytes]")
+    + event("WARNING: [map:1] Traceback (most recent call last): ...")  # it starts over
+    + event("MSG: [map:1] a line that looks like [input read: 90%, but is no status"),
+    event("MSG: [map:1] Done: 1 entries mapped [input read: 100.0%, input 1 of 1]")
+    + event("MSG: [map:2] Done: 1 entries mapped [input read: 100.0%, input 1 of 1]")
+    + event("MSG: [reduce:0] 100000 entries reduced [input read: 40.0%, input 2 of 5]"),
+    # A line the master is still writing: read whole at the next step.
+    event("MSG: [reduce:1] 5 entries reduced [input read: 80.0%, input 4 of 5]")[:40],
+    event("MSG: [reduce:1] 5 entries reduced [input read: 80.0%, input 4 of 5]")[40:]
+    + event("MSG: [reduce:0] Done: 9 entries reduced [input read: 100.0%, input 5 of 5]")
+    + event("MSG: [reduce:1] Done: 9 entries reduced [input read: 100.0%, input 5 of 5]"),
+]
+
 LINES = [
     "J: map 0/3 done, 0 running, 0 failed [0.0 s]",
-    "J: map 0/3 done, 2 running, 0 failed [1.0 s]",
-    "J: map 1/3 done, 1 running, 1 failed [2.0 s]",
-    "J: map 3/3 done, 0 running, 1 failed | reduce 0/2 done, 2 running, 0 failed [3.0 s]",
-    # the fifth reading changed nothing: no line
-    "J: map 3/3 done, 0 running, 1 failed | reduce 2/2 done, 0 running, 0 failed ready [5.0 s]",
+    # (30% + 15%) of 3 tasks; no pace yet: the stage began now
+    "J: map 0/3 done, 2 running, 0 failed, 15% read [1.0 s]",
+    # map:0 read all; map:1's attempt failed: it starts over. A third read in 1 s: 2 s left.
+    "J: map 1/3 done, 1 running, 1 failed, 33% read, 2 s left [2.0 s]",
+    "J: map 3/3 done, 0 running, 1 failed, 100% read | reduce 0/2 done, 2 running, 0 failed, "
+    "20% read [3.0 s]",
+    # the fifth reading changed nothing (half a line is not read): no line
+    "J: map 3/3 done, 0 running, 1 failed, 100% read | reduce 2/2 done, 0 running, 0 failed, "
+    "100% read ready [5.0 s]",
 ]
 
 
 class FakeMaster:
-    """Answers jobinfo from LIFE, one step per reading."""
+    """Answers jobinfo from LIFE and the events logged up to the step from EVENTS."""
 
     def __init__(self) -> None:
         self.step = 0
+        self.offsets: list[int] = []
+
+    def raw_events(self, name: str, offset: int = 0) -> bytes:
+        self.offsets.append(offset)
+        return "".join(EVENTS[: self.step + 1]).encode()[offset:]
 
     def jobinfo(self, name: str) -> dict[str, Any]:
         status, pipeline = LIFE[min(self.step, len(LIFE) - 1)]
@@ -59,7 +93,8 @@ class Clock:
 
 def live(master: FakeMaster, view: Any, clock: Clock) -> Iterator[None]:
     """Feed each step of LIFE to a display, a second apart; yield after each reading."""
-    display = ProgressDisplay("J", lambda: master.jobinfo("J"), view, clock=clock)
+    display = ProgressDisplay("J", lambda: master.jobinfo("J"), view, clock=clock,
+                              events=lambda offset: master.raw_events("J", offset))
     for step in range(len(LIFE)):
         master.step, clock.now = step, 100.0 + step
         assert display.poll() is not None
@@ -68,10 +103,14 @@ def live(master: FakeMaster, view: Any, clock: Clock) -> Iterator[None]:
 
 def test_plain_lines_say_each_change_once_with_no_control_characters() -> None:
     out = io.StringIO()
-    for _ in live(FakeMaster(), PlainView(out), Clock()):
+    master = FakeMaster()
+    for _ in live(master, PlainView(out), Clock()):
         pass
     assert out.getvalue().splitlines() == LINES
     assert not any(c < " " for c in out.getvalue().replace("\n", ""))
+    # Each reading asked only for what followed the last whole line it had read.
+    whole = [len("".join(EVENTS[: n + 1]).encode()) for n in range(len(EVENTS))]
+    assert master.offsets == [0, whole[0], whole[1], whole[2], whole[3], whole[3]]
 
 
 def test_terminal_bars_show_each_stages_figures_at_each_step() -> None:
@@ -90,9 +129,15 @@ def test_terminal_bars_show_each_stages_figures_at_each_step() -> None:
     assert "3/3 done, 0 running, 1 failed" in seen[3][0]
     assert seen[3][1].startswith("reduce") and "0/2 done, 2 running, 0 failed" in seen[3][1]
     assert "2/2 done, 0 running, 0 failed" in seen[5][1]
-    # Each stage's time runs from its first task (map's at 1 s) and stops when it is done.
-    assert "-:--:--" in seen[0][0] and "0:00:01" in seen[2][0] and "0:00:02" in seen[5][0]
-    assert "0:00:00" in seen[3][1] and "0:00:02" in seen[5][1]
+    # The share of each stage's input read, as its tasks' status lines in the events said.
+    assert "0 failed, 15% read" in seen[1][0] and "1 failed, 33% read" in seen[2][0]
+    assert "0 failed, 20% read" in seen[3][1] and "0 failed, 100% read" in seen[5][1]
+    # Each stage's time runs from its first task (map's at 1 s) and stops when it is done;
+    # the time left follows the pace of its reading (a third in 1 s: 2 s left), none at first.
+    assert seen[0][0].endswith("-:--:-- -:--:--") and seen[1][0].endswith("0:00:00 -:--:--")
+    assert seen[2][0].endswith("0:00:01 0:00:02") and seen[5][0].endswith("0:00:02 -:--:--")
+    assert seen[3][1].endswith("0:00:00 -:--:--") and seen[4][1].endswith("0:00:01 0:00:04")
+    assert seen[5][1].endswith("0:00:02 -:--:--")
     # Drawn live: the terminal got cursor movements, and the final line after the bars.
     assert "\x1b[" in term.getvalue()
     assert term.getvalue().rstrip().endswith(LINES[-1])
@@ -110,6 +155,8 @@ def test_wait_shows_nothing_unless_asked_when_stderr_is_no_terminal(
 def test_wait_with_show_writes_the_lines_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     job = Job(name="J", master=cast(Master, FakeMaster()))
     job.wait(show=True)
+    # The share of input read comes from the master's events, read through Job.wait.
     assert capsys.readouterr().err.splitlines()[-1].startswith(
-        "J: map 3/3 done, 0 running, 1 failed | reduce 2/2 done, 0 running, 0 failed ready ["
+        "J: map 3/3 done, 0 running, 1 failed, 100% read | reduce 2/2 done, 0 running, 0 failed, "
+        "100% read ready ["
     )

@@ -1,12 +1,22 @@
-"""A job's progress read from jobinfo rows, as both kinds of master write them."""
+"""A job's progress read from jobinfo rows, as both kinds of master write them, and the share
+of input read from the figures of the workers' status lines."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from discoworker.domain.progress import StageProgress, job_progress
+from discoworker.domain.progress import (
+    ReadShares,
+    StageProgress,
+    figure_share,
+    job_progress,
+    read_figure,
+    time_left,
+)
 
 
 def test_a_dead_jobs_tasks_no_longer_run() -> None:
@@ -41,3 +51,46 @@ def test_a_real_masters_recorded_jobinfo_reads_as_the_line_says() -> None:
         "WordCount: map 1/1 done, 0 running, 0 failed | map_shuffle 1/1 done, 0 running, "
         "0 failed | reduce 0/2 done, 2 running, 0 failed [12.0 s]"
     )
+
+
+@given(
+    share=st.floats(0, 1),
+    size=st.one_of(st.none(), st.integers(1, 2**50)),
+    inputs=st.integers(1, 10_000),
+    data=st.data(),
+)
+def test_a_status_figure_reads_back_as_its_share(
+    share: float, size: int | None, inputs: int, data: st.DataObject
+) -> None:
+    index = data.draw(st.integers(1, inputs))
+    read = None if size is None else data.draw(st.integers(0, size))
+    figure = read_figure(share, read=read, size=size, index=index, inputs=inputs)
+    line = f"100000 entries mapped {figure}"
+    back = figure_share(f"some text\n{line}")
+    assert back is not None and abs(back - share) <= 0.0005 + 1e-12
+    # The original's words first, then the figure a person reads too.
+    assert line.startswith("100000 entries mapped [input read: ") and "\n" not in figure
+
+
+def test_a_jobs_own_printed_text_is_not_taken_for_a_figure() -> None:
+    for text in ("[input read: 90%, nope]", "x [input read: 90.0%, y] and more",
+                 "[input read: 50.0%]"):
+        assert figure_share(text) is None, text
+
+
+def test_a_stages_share_is_its_tasks_shares_and_a_done_task_read_all() -> None:
+    shares = ReadShares()
+    stage = StageProgress("map", waiting=1, running=2, done=1, failed=0)
+    assert shares.stage(stage) is None  # no task said anything yet
+    shares.feed([
+        "MSG: [map:0] 1 entries mapped [input read: 50.0%, 1 of 2 bytes]",
+        "MSG: [map:1] 1 entries mapped [input read: 10.0%, 1 of 10 bytes]",
+        "MSG: [reduce:0] 1 entries reduced [input read: 99.0%, 99 of 100 bytes]",
+        "MSG: [map:0] 2 entries mapped [input read: 70.0%, input 1 of 2 at 4 of 10 bytes]",
+    ])
+    # map:0 at 70%, map:1 at 10%, a done task (no figure: another worker) whole: 1.8 of 4.
+    assert shares.stage(stage) == 45
+    shares.feed(["ERROR: [map:0] it failed"])  # its next attempt starts over
+    assert shares.stage(stage) == 27
+    assert time_left(0.25, 10.0) == 30.0 and time_left(0.0, 10.0) is None
+    assert time_left(1.0, 10.0) is None and time_left(None, 10.0) is None
