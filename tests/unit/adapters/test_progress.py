@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -160,3 +161,36 @@ def test_wait_with_show_writes_the_lines_to_stderr(capsys: pytest.CaptureFixture
         "J: map 3/3 done, 0 running, 1 failed, 100% read | reduce 2/2 done, 0 running, 0 failed, "
         "100% read ready ["
     )
+
+
+GOLDEN = Path(__file__).parents[3] / "../shared/golden/real-master/events"
+
+
+def test_a_real_masters_event_log_gives_the_shares_as_ours_do() -> None:
+    # A real Disco master's recorded word count; its worker's status lines as ours write them.
+    name = "WordCount@703:64f42:64531"
+    log = (GOLDEN / f"{name}.events").read_text().replace(
+        " entries mapped\"", ' entries mapped [input read: 100.0%, 19 of 19 bytes]"'
+    ).replace(" entries reduced\"", ' entries reduced [input read: 100.0%, input 1 of 1]"')
+    lines = log.splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if "MSG: [map:0] Done:" in line) + 1
+    status = "MSG: [map:1] 100000 entries mapped [input read: 40.0%, 8 of 19 bytes]"
+    lines.insert(cut, event(status))
+    log = "".join(lines)
+    shown = log.encode()[: len("".join(lines[: cut + 1]).encode())]
+    info: dict[str, Any] = json.loads((GOLDEN / f"{name}.jobinfo.json").read_text())
+    running = {**info, "active": "active",
+               "pipeline": [["map", 0, 0, 1, 1, 0], ["map_shuffle", 0, 0, 0, 0, 0]]}
+    now = [running]
+    out = io.StringIO()
+    display = ProgressDisplay(name, lambda: now[0], PlainView(out), clock=Clock(),
+                              events=lambda offset: shown[offset:])
+    display.poll()
+    shown, now[0] = log.encode(), info
+    display.poll()
+    assert out.getvalue().splitlines() == [
+        f"{name}: map 1/2 done, 1 running, 0 failed, 70% read | map_shuffle 0/0 done, 0 running, "
+        "0 failed [0.0 s]",
+        f"{name}: map 2/2 done, 0 running, 0 failed, 100% read | map_shuffle 1/1 done, 0 running, "
+        "0 failed | reduce 2/2 done, 0 running, 0 failed, 100% read ready [0.0 s]",
+    ]
