@@ -519,7 +519,7 @@ def test_a_slow_task_says_its_share_every_few_seconds_between_intervals(
         now[0] += 1.0  # each look at the clock is a second later
         return now[0]
 
-    monkeypatch.setattr(classic.time, "monotonic", clock)
+    monkeypatch.setattr("discoworker.app.classic.time.monotonic", clock)
     path = tmp_path / "big.txt"
     path.write_text("a b\n" * 30000)
     cluster = Cluster(tmp_path, Worker(map=words, status_interval=100000), {})
