@@ -40,23 +40,27 @@ class DDFS:
                     blobs.append(self.port.push(tag, os.path.basename(str(item)), f))
         return self.get(tag), blobs
 
-    def put(self, tag: str, urls: list[list[str]]) -> None:
-        """Append blobs, given by their replica URLs, to ``tag``."""
-        self.port.tag(tag, urls)
+    def put(self, tag: str, urls: list[list[str]], token: str | None = None) -> None:
+        """Replace the blobs of ``tag`` (creating it) by ``urls``, lists of replica URLs."""
+        self._attributes("setattr", "ddfs:urls")(self._ref(tag, token, write=True),
+                                                 "ddfs:urls", urls)
 
-    tag = put
+    def tag(self, tag: str, urls: list[list[str]], token: str | None = None,
+            **kwargs: Any) -> None:
+        """Append blobs, given by their replica URLs, to ``tag`` (creating it)."""
+        self.port.tag(self._ref(tag, token, write=True), urls)
 
-    def get(self, tag: str, **kwargs: Any) -> dict[str, Any]:
+    def get(self, tag: str, token: str | None = None) -> dict[str, Any]:
         """The tag object (``urls`` and its attributes)."""
-        return dict(self.port.get(_name(tag)))
+        return dict(self.port.get(self._ref(tag, token)))
 
-    def blobs(self, tag: str, **kwargs: Any) -> list[list[str]]:
+    def blobs(self, tag: str, token: str | None = None, **kwargs: Any) -> list[list[str]]:
         """The replica lists of every blob of ``tag``."""
-        return list(self.port.blobs(_name(tag)))
+        return list(self.port.blobs(self._ref(tag, token)))
 
-    def urls(self, tag: str, **kwargs: Any) -> list[list[str]]:
+    def urls(self, tag: str, token: str | None = None) -> list[list[str]]:
         """The tag's own ``urls`` (blobs and tags it points at)."""
-        return list(self.get(tag)["urls"])
+        return list(self.get(tag, token=token)["urls"])
 
     def exists(self, tag: str) -> bool:
         """Whether ``tag`` exists."""
@@ -73,25 +77,37 @@ class DDFS:
         names = self.port.tags(prefix) if _takes_prefix(self.port) else self.port.tags()
         return [n for n in names if n.startswith(prefix)]
 
-    def delete(self, tag: str, **kwargs: Any) -> None:
+    def delete(self, tag: str, token: str | None = None) -> None:
         """Remove ``tag``."""
-        self.port.delete(_name(tag))
+        self.port.delete(self._ref(tag, token, write=True))
 
-    def setattr(self, tag: str, attr: str, value: Any, **kwargs: Any) -> None:
+    def setattr(self, tag: str, attr: str, val: Any, token: str | None = None) -> None:
         """Set attribute ``attr`` of ``tag`` (where the master's DDFS keeps attributes)."""
-        self._attributes("setattr", attr)(_name(tag), attr, value)
+        self._attributes("setattr", attr)(self._ref(tag, token, write=True), attr, val)
 
-    def getattr(self, tag: str, attr: str, **kwargs: Any) -> Any:
+    def getattr(self, tag: str, attr: str, token: str | None = None) -> Any:
         """Attribute ``attr`` of ``tag``."""
-        return self._attributes("getattr", attr)(_name(tag), attr)
+        return self._attributes("getattr", attr)(self._ref(tag, token), attr)
 
-    def delattr(self, tag: str, attr: str, **kwargs: Any) -> None:
+    def delattr(self, tag: str, attr: str, token: str | None = None) -> None:
         """Remove attribute ``attr`` of ``tag``."""
-        self._attributes("delattr", attr)(_name(tag), attr)
+        self._attributes("delattr", attr)(self._ref(tag, token, write=True), attr)
 
-    def attrs(self, tag: str, **kwargs: Any) -> dict[str, Any]:
+    def attrs(self, tag: str, token: str | None = None) -> dict[str, Any]:
         """The user attributes of ``tag``."""
-        return dict(self.get(tag).get("user-data") or {})
+        return dict(self.get(tag, token=token).get("user-data") or {})
+
+    def _ref(self, tag: str, token: str | None, write: bool = False) -> str:
+        """``tag`` with the token to send, as the original client picks it: the ``token``
+        argument, else one in the tag (``user:TOKEN@/tag``), else ``DDFS_READ_TOKEN`` (or
+        ``DDFS_WRITE_TOKEN`` for a change) of the settings."""
+        name = _name(tag)
+        if token is None and "@/" not in name:
+            setting = self.settings["DDFS_WRITE_TOKEN" if write else "DDFS_READ_TOKEN"]
+            token = setting if isinstance(setting, str) else None
+        if token is None:
+            return name
+        return f"token:{token}@/{name.rpartition('@/')[2]}"
 
     def _attributes(self, method: str, attr: str) -> Any:
         call = getattr(self.port, method, None)
