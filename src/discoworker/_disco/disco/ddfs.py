@@ -27,10 +27,13 @@ class DDFS:
         """discoworker's DDFS port of that master."""
         return shared_master(self.master).ddfs
 
-    def push(self, tag: str, files: Iterable[Any], replicas: Any = None, **kwargs: Any
+    def push(self, tag: str, files: Iterable[Any], replicas: Any = None,
+             token: str | None = None, **kwargs: Any
              ) -> tuple[dict[str, Any], list[list[str]]]:
-        """Store each file (a path, or a ``(file object, name)`` pair) as a blob of ``tag``."""
+        """Store each file (a path, or a ``(file object, name)`` pair) as a blob of ``tag``
+        (a tag it creates is guarded by ``token``, as in DDFS)."""
         blobs = []
+        tag = self._ref(tag, token, write=True)
         for item in files:
             if isinstance(item, tuple | list):
                 source, name = item
