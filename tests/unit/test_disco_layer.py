@@ -131,6 +131,7 @@ def test_ddfs_tokens_given_as_arguments_guard_and_open_tags(disco: ModuleType) -
         ddfs.getattr("data:atomic", "foobar")
     assert refused.value.code == 401
     assert ddfs.getattr("data:atomic", "ddfs:write-token", token="secret1") == "secret1"
+    assert ddfs.exists("data:atomic")  # guarded, but there
     # put replaces a tag's blobs; an empty append leaves the tag (and its id) as it is.
     ddfs.put("data:put", [["raw://a"]])
     ddfs.put("data:put", [["raw://b"]])
