@@ -167,3 +167,28 @@ def test_authjob_runs_against_a_served_master_over_http(
         assert list(result_iterator(job.wait())) == [(b"blobdata", "")]
         ddfs.delete("disco:test:authjob")
         assert not ddfs.exists("disco:test:authjob")
+
+
+def test_ddfs_walks_and_finds_tags_as_the_original_client(disco: ModuleType) -> None:
+    from disco.ddfs import DDFS
+    from disco.error import CommError
+
+    ddfs = DDFS()
+    _, [blob] = ddfs.push("data:leaf", [(io.BytesIO(b"x"), "blobdata")])
+    assert DDFS.blob_name(blob[0]) == "blobdata"
+    ddfs.tag("data:meta", [["tag://data:leaf"], ["tag://data:meta"], ["tag://data:gone"]])
+    assert ddfs.get(["data:leaf"])["urls"] == [blob]  # a list means its first tag
+    walked = list(ddfs.walk("data:meta"))
+    assert walked == [
+        (("tag://data:meta",), ["tag://data:leaf", "tag://data:meta", "tag://data:gone"], []),
+        (("tag://data:meta", "tag://data:leaf"), [], [blob]),
+        (("tag://data:meta", "tag://data:gone"), [], []),
+    ]
+    found = list(ddfs.findtags(["data:meta"]))
+    assert [tag for tag, _, _ in found] == ["tag://data:meta", "tag://data:leaf"]
+    assert ddfs.blobs("data:nothing") == []
+    with pytest.raises(CommError) as missing:
+        ddfs.blobs("data:nothing", ignore_missing=False)
+    assert missing.value.code == 404
+    ddfs.push("data:empty", [])
+    assert ddfs.exists("data:empty") and ddfs.urls("data:empty") == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from disco._masters import master_url, shared_master
@@ -41,7 +41,14 @@ class DDFS:
             else:
                 with open(item, "rb") as f:
                     blobs.append(self.port.push(tag, os.path.basename(str(item)), f))
+        if not blobs:
+            self.port.tag(tag, [])  # as DDFS: a push of nothing still makes the tag
         return self.get(tag), blobs
+
+    @classmethod
+    def blob_name(cls, url: str) -> str:
+        """The name a blob was pushed under: its URL's last part up to the ``$`` stamp."""
+        return url.rsplit("/", 1)[-1].split("$", 1)[0]
 
     def put(self, tag: str, urls: list[list[str]], token: str | None = None) -> None:
         """Replace the blobs of ``tag`` (creating it) by ``urls``, lists of replica URLs."""
@@ -57,9 +64,55 @@ class DDFS:
         """The tag object (``urls`` and its attributes)."""
         return dict(self.port.get(self._ref(tag, token)))
 
-    def blobs(self, tag: str, token: str | None = None, **kwargs: Any) -> list[list[str]]:
-        """The replica lists of every blob of ``tag``."""
-        return list(self.port.blobs(self._ref(tag, token)))
+    def blobs(self, tag: str, ignore_missing: bool = True, token: str | None = None
+              ) -> list[list[str]]:
+        """The replica lists of every blob of ``tag`` and the tags it links to; a missing
+        ``tag`` has none unless ``ignore_missing`` is false (then CommError 404)."""
+        try:
+            return list(self.port.blobs(self._ref(tag, token)))
+        except CommError as exc:
+            if ignore_missing and exc.code == 404:
+                return []
+            raise
+
+    def walk(self, tag: str, ignore_missing: bool = True, tagpath: tuple[str, ...] = (),
+             token: str | None = None) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+        """``(tagpath, tags, blobs)`` of ``tag`` and, depth first, of each tag it links to.
+
+        A missing tag gives ``((...), (), ())`` unless ``ignore_missing`` is false; a tag
+        already on the path is not walked again (a cycle ends there).
+        """
+        tagpath = (*tagpath, _canon(tag))
+        try:
+            tags, blobs = _partition(self.get(tag, token=token).get("urls", []))
+        except CommError as exc:
+            if not (ignore_missing and exc.code == 404):
+                yield tagpath, None, None
+                raise
+            tags, blobs = [], []
+        yield tagpath, tags, blobs
+        walked = {_bare(t) for t in tagpath}
+        for linked in tags:
+            if _bare(linked) not in walked:
+                yield from self.walk(_relative(linked, tag), ignore_missing, tagpath, token)
+
+    def findtags(self, tags: Any = (), ignore_missing: bool = True, token: str | None = None
+                 ) -> Iterator[tuple[str, list[str], list[list[str]]]]:
+        """``(tag, tags, blobs)`` of each tag reached from ``tags``, each once."""
+        queue = [_canon(t) for t in ([tags] if isinstance(tags, str) else tags)]
+        seen: set[str] = set()
+        for tag in queue:
+            if tag in seen:
+                continue
+            try:
+                linked, blobs = _partition(self.get(tag, token=token).get("urls", []))
+            except CommError as exc:
+                if ignore_missing and exc.code == 404:
+                    continue
+                raise
+            seen.add(tag)
+            yield tag, linked, blobs
+            queue.extend(_canon(_relative(t, tag)) for t in linked)
 
     def urls(self, tag: str, token: str | None = None) -> list[list[str]]:
         """The tag's own ``urls`` (blobs and tags it points at)."""
@@ -135,8 +188,32 @@ class DDFS:
                 break
 
 
-def _name(tag: str) -> str:
-    return tag[len("tag://"):] if tag.startswith("tag://") else tag
+def _name(tag: Any) -> str:
+    # A tag as the original's canonizetag takes it: a name, tag:// URL, or a list (its first).
+    if not isinstance(tag, str):
+        tag = next(iter(tag))
+    return str(tag)[len("tag://"):] if str(tag).startswith("tag://") else str(tag)
+
+
+def _bare(tag: str) -> str:
+    return _name(tag).rpartition("@/")[2]
+
+
+def _canon(tag: Any) -> str:
+    return f"tag://{_name(tag)}"
+
+
+def _partition(urls: list[Any]) -> tuple[list[str], list[list[str]]]:
+    # A tag's urls as (linked tags as tag:// URLs, blobs' replica lists).
+    tags = [reps[0] for reps in urls if reps and str(reps[0]).startswith("tag://")]
+    return tags, [reps for reps in urls if not (reps and str(reps[0]).startswith("tag://"))]
+
+
+def _relative(linked: str, parent: str) -> str:
+    # A link with no user info of its own is read with its parent's (relativizetag).
+    name = _name(linked)
+    auth = _name(parent).rpartition("@/")[0]
+    return name if "@/" in name or not auth else f"{auth}@/{name}"
 
 
 def _takes_prefix(port: Any) -> bool:
