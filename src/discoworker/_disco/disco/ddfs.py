@@ -60,7 +60,7 @@ class DDFS:
         """Append blobs, given by their replica URLs, to ``tag`` (creating it)."""
         self.port.tag(self._ref(tag, token, write=True), urls)
 
-    def get(self, tag: str, token: str | None = None) -> dict[str, Any]:
+    def get(self, tag: str | Iterable[str], token: str | None = None) -> dict[str, Any]:
         """The tag object (``urls`` and its attributes)."""
         return dict(self.port.get(self._ref(tag, token)))
 
@@ -156,7 +156,7 @@ class DDFS:
         """The user attributes of ``tag``."""
         return dict(self.get(tag, token=token).get("user-data") or {})
 
-    def _ref(self, tag: str, token: str | None, write: bool = False) -> str:
+    def _ref(self, tag: str | Iterable[str], token: str | None, write: bool = False) -> str:
         """``tag`` with the token to send, as the original client picks it: the ``token``
         argument, else one in the tag (``user:TOKEN@/tag``), else ``DDFS_READ_TOKEN`` (or
         ``DDFS_WRITE_TOKEN`` for a change) of the settings."""
