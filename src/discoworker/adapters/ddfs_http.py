@@ -294,9 +294,10 @@ class HttpDdfs:
                     out.append(reps)
         return out
 
-    def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
-        """Append blobs (their replica URLs) to ``tag``, creating it."""
-        url = self._tag_url(tag)
+    def tag(self, tag: str, urls: Sequence[Sequence[str]], update: bool = False) -> None:
+        """Append blobs (their replica URLs) to ``tag``, creating it; with ``update``, DDFS
+        leaves out a blob whose name the tag already has."""
+        url = self._tag_url(tag) + ("?update=1" if update else "")
         body = [[str(u) for u in reps] for reps in urls]
         if not all(body):
             # The master answers an empty replica list with a bare 403; say what is wrong here.
@@ -306,8 +307,9 @@ class HttpDdfs:
         if not isinstance(reply, list):
             raise CommError(f"POST /ddfs/tag replied {show(json.dumps(reply).encode())}", url)
 
-    def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
-        """Upload ``data`` as a blob named after ``name`` and append it to ``tag``; its replicas."""
+    def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
+        """Upload ``data`` as a blob named after ``name`` and append it to ``tag`` (with
+        ``update``, only when the tag has no blob of that name); its replicas."""
         tag_name(tag)
         blob = safe_name(os.path.basename(name)) or "blob"
         payload = data.read()
@@ -323,7 +325,7 @@ class HttpDdfs:
                     raise
                 excluded.append(host)
                 continue
-            self.tag(tag, [replicas])
+            self.tag(tag, [replicas], update=update)
             return replicas
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

@@ -329,3 +329,21 @@ def test_attribute_requests_are_shaped_as_disco_sends_them(replay: Replay, ddfs:
     assert put.headers["Authorization"] == "Basic " + base64.b64encode(b"token:sesame").decode()
     assert "Authorization" not in get.headers
     assert delete.headers["Authorization"] == "Basic " + base64.b64encode(b"token:").decode()
+
+
+@pytest.mark.slow
+def test_an_update_leaves_out_blobs_whose_names_the_tag_has(served: HttpDdfs) -> None:
+    first = served.push("attrs:update", "dup", io.BytesIO(b"a"), update=True)
+    served.push("attrs:update", "dup", io.BytesIO(b"a"), update=True)
+    before = served.get("attrs:update")
+    assert before["urls"] == [first]
+    served.tag("attrs:update", [first], update=True)
+    assert served.get("attrs:update")["id"] == before["id"]  # nothing new: no new version
+    second = served.push("attrs:update", "dup2", io.BytesIO(b"b"), update=True)
+    served.tag("attrs:update", [["raw://no-name"], ["raw://no-name"]], update=True)
+    # A URL with no blob name in it is never a duplicate.
+    no_name = ["raw://no-name"]
+    assert served.get("attrs:update")["urls"] == [first, second, no_name, no_name]
+    # Without update, the same blob is appended again.
+    served.tag("attrs:update", [first])
+    assert served.get("attrs:update")["urls"].count(first) == 2

@@ -28,7 +28,7 @@ class DDFS:
         return shared_master(self.master).ddfs
 
     def push(self, tag: str, files: Iterable[Any], replicas: Any = None,
-             token: str | None = None, **kwargs: Any
+             token: str | None = None, update: bool = False, **kwargs: Any
              ) -> tuple[dict[str, Any], list[list[str]]]:
         """Store each file (a path, or a ``(file object, name)`` pair) as a blob of ``tag``
         (a tag it creates is guarded by ``token``, as in DDFS)."""
@@ -37,10 +37,11 @@ class DDFS:
         for item in files:
             if isinstance(item, tuple | list):
                 source, name = item
-                blobs.append(self.port.push(tag, str(name), source))
+                blobs.append(self.port.push(tag, str(name), source, update=update))
             else:
                 with open(item, "rb") as f:
-                    blobs.append(self.port.push(tag, os.path.basename(str(item)), f))
+                    blobs.append(self.port.push(tag, os.path.basename(str(item)), f,
+                                                update=update))
         if not blobs:
             self.port.tag(tag, [])  # as DDFS: a push of nothing still makes the tag
         return self.get(tag), blobs
@@ -56,9 +57,10 @@ class DDFS:
                                                  "ddfs:urls", urls)
 
     def tag(self, tag: str, urls: list[list[str]], token: str | None = None,
-            **kwargs: Any) -> None:
-        """Append blobs, given by their replica URLs, to ``tag`` (creating it)."""
-        self.port.tag(self._ref(tag, token, write=True), urls)
+            update: bool = False, **kwargs: Any) -> None:
+        """Append blobs, given by their replica URLs, to ``tag`` (creating it); with
+        ``update``, blobs whose names the tag already has are left out."""
+        self.port.tag(self._ref(tag, token, write=True), urls, update=update)
 
     def get(self, tag: str | Iterable[str], token: str | None = None) -> dict[str, Any]:
         """The tag object (``urls`` and its attributes)."""

@@ -194,18 +194,24 @@ class LocalDdfs:
         base = self.root / "tags"
         return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
 
-    def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
-        """Append blobs (their replica URLs) to ``tag``, creating it."""
+    def tag(self, tag: str, urls: Sequence[Sequence[str]], update: bool = False) -> None:
+        """Append blobs (their replica URLs) to ``tag``, creating it; with ``update``, a blob
+        whose name (``<name>$stamp``, or a linked tag) the tag already has is left out."""
         new = [[str(u) for u in reps] for reps in urls]
-        if not new and self.exists(tag):
-            # As DDFS: appending nothing leaves an existing tag as it is (same id), once the
-            # token allows the change.
-            self._existing(tag, write=True)
-            return
-        self._update(tag, lambda obj: obj.update(urls=[*obj["urls"], *new]))
 
-    def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
-        """Store ``data`` as a new blob named after ``name`` and append it to ``tag``."""
+        def append(obj: dict[str, Any]) -> None:
+            obj["urls"] = [*obj["urls"], *(_unseen(new, obj["urls"]) if update else new)]
+
+        if self.exists(tag):
+            obj = self._existing(tag, write=True)
+            if not (_unseen(new, obj["urls"]) if update else new):
+                # As DDFS: an update that changes nothing leaves the tag as it is (same id).
+                return
+        self._update(tag, append)
+
+    def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
+        """Store ``data`` as a new blob named after ``name`` and append it to ``tag`` (with
+        ``update``, only when the tag has no blob of that name)."""
         _check_tag(tag)
         blob = f"{safe_name(os.path.basename(name)) or 'blob'}${_stamp()}"
         rel = f"vol0/blob/{hexhash(blob)}/{blob}"
@@ -216,7 +222,7 @@ class LocalDdfs:
             shutil.copyfileobj(data, f, 1 << 20)
         os.replace(partial, path)
         urls = [f"disco://{self.host}/ddfs/{rel}"]
-        self.tag(tag, [urls])
+        self.tag(tag, [urls], update=update)
         return urls
 
     def blobs(self, tag: str) -> list[list[str]]:
@@ -257,6 +263,32 @@ class LocalDdfs:
         if ".." in rel.split("/") or rel.startswith("/"):
             return None
         return self.root / rel
+
+
+# A blob's name in its URL, as ddfs_util:url_to_name finds it: after a 2-character directory,
+# up to the last "$".
+_URL_NAME = re.compile(r"/../(.*)[$]")
+
+
+def _url_name(url: str) -> str | None:
+    if url.startswith("tag://"):
+        return url[len("tag://") :]
+    match = _URL_NAME.search(url)
+    return match.group(1) if match else None
+
+
+def _unseen(new: list[list[str]], old: list[list[str]]) -> list[list[str]]:
+    """The blobs of ``new`` whose names neither ``old`` nor an earlier one of ``new`` has
+    (DDFS's update, "nodup"); a URL without a name is always new."""
+    seen = {_url_name(reps[0]) for reps in old if reps} - {None}
+    out = []
+    for reps in new:
+        name = _url_name(reps[0]) if reps else None
+        if name is None or name not in seen:
+            out.append(reps)
+            if name is not None:
+                seen.add(name)
+    return out
 
 
 def _check_attr(tag: str, attr: str) -> None:

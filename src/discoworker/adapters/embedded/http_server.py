@@ -181,7 +181,7 @@ class Api:
         if path.startswith("/ddfs/"):
             if path.startswith("/ddfs/tag/"):
                 ref = _tag_ref(path[len("/ddfs/tag/") :], headers.get("authorization"))
-                return self._tag(method, ref, body, length)
+                return self._tag(method, ref, body, length, update="update" in query)
             return self._ddfs(method, path[len("/ddfs/") :], query, body, length)
         if method == "POST" and path.startswith("/disco/job/"):
             return self._submit(body, length)
@@ -312,8 +312,8 @@ class Api:
             return self._put_blob(rest, body, length)
         return _serve_file(ddfs.root, rest, method)
 
-    def _tag(self, method: str, ref: tuple[str, str, str], body: BinaryIO, length: int
-             ) -> Reply:
+    def _tag(self, method: str, ref: tuple[str, str, str], body: BinaryIO, length: int,
+             update: bool = False) -> Reply:
         # ddfs_web's /ddfs/tag/<tag>[/<attribute>]; the local DDFS keeps the rules.
         tag, attrib, who = ref
         ddfs = self.master.ddfs
@@ -356,7 +356,7 @@ class Api:
                     for reps in value
                 ):
                     return Reply.bare(403, "Invalid url object")
-                ddfs.tag(who, value)
+                ddfs.tag(who, value, update=update)
                 return Reply.json([f"tag://{tag}"])
         except CommError as exc:
             found = method != "GET" or bool(attrib and ddfs.exists(tag))
