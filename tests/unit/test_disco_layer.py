@@ -192,3 +192,23 @@ def test_ddfs_walks_and_finds_tags_as_the_original_client(disco: ModuleType) -> 
     assert missing.value.code == 404
     ddfs.push("data:empty", [])
     assert ddfs.exists("data:empty") and ddfs.urls("data:empty") == []
+
+
+def test_ddfs_pull_gives_file_objects_with_their_url(disco: ModuleType, tmp_path: Path) -> None:
+    from disco.ddfs import DDFS
+    from disco.error import CommError
+
+    ddfs = DDFS()
+    _, [one] = ddfs.push("data:pull", [(io.BytesIO(b"datablob"), "blobdata")])
+    _, [two] = ddfs.push("data:pull", [(io.BytesIO(b"datablob2"), "blobdata2")])
+    ddfs.push("data:pull", [(io.BytesIO(b""), "empty")])
+    got = [(DDFS.blob_name(fd.url), len(fd), fd.read()) for fd in ddfs.pull("data:pull")]
+    assert got == [("blobdata", 8, b"datablob"), ("blobdata2", 9, b"datablob2"), ("empty", 0, b"")]
+    kept = [fd.url for fd in ddfs.pull("data:pull", blobfilter=lambda name: "2" in name)]
+    assert kept == two
+    # A replica that does not open gives way to the next.
+    ddfs.put("data:failover", [[(tmp_path / "gone").as_uri(), one[0]]])
+    assert [fd.read() for fd in ddfs.pull("data:failover")] == [b"datablob"]
+    with pytest.raises(CommError) as missing:
+        next(ddfs.pull("data:nothing"))
+    assert missing.value.code == 404

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from disco._masters import master_url, shared_master
 from disco.settings import DiscoSettings
-from discoworker.errors import CommError
+from discoworker.errors import CommError, DiscoError
 
 __all__ = ["DDFS"]
 
@@ -176,18 +176,43 @@ class DDFS:
             raise CommError(f"this master's DDFS keeps no tag attributes ({attr})", method)
         return call
 
-    def pull(self, tag: str, **kwargs: Any) -> Any:
-        """``(file object, size, url)`` of each blob of ``tag``, from a replica that opens."""
+    def pull(self, tag: str, blobfilter: Callable[[str], bool] = lambda name: True,
+             token: str | None = None) -> Iterator[Blob]:
+        """Each blob of ``tag``'s own urls whose name ``blobfilter`` keeps, read whole from
+        the first replica that opens (the last replica's error when none does); a missing
+        tag is CommError 404."""
         from discoworker.app.bootstrap import client_opener
 
         opener = client_opener(shared_master(self.master))
-        for replicas in self.blobs(tag):
+        for replicas in self.urls(tag, token=token):
+            if not replicas or not blobfilter(self.blob_name(replicas[0])):
+                continue
+            failed: Exception | None = None
             for url in replicas:
-                stream, size = opener(url)
-                data = stream.read()
-                stream.close()
-                yield io.BytesIO(data), size, url
+                try:
+                    stream, _ = opener(url)
+                    with stream:
+                        data = stream.read()
+                except (DiscoError, OSError) as exc:
+                    failed = exc
+                    continue
+                yield Blob(data, url)
                 break
+            else:
+                if failed is not None:
+                    raise failed
+
+
+class Blob(io.BytesIO):
+    """A blob read by :meth:`DDFS.pull`: a file object with its ``url`` and ``len()``."""
+
+    def __init__(self, data: bytes, url: str) -> None:
+        super().__init__(data)
+        self.url = url
+        self._size = len(data)
+
+    def __len__(self) -> int:
+        return self._size
 
 
 def _name(tag: Any) -> str:
