@@ -118,3 +118,97 @@ def test_a_job_reads_a_tag_guarded_by_a_read_token_given_in_its_url(disco: Modul
     assert ddfs.getattr("tag://user:r@/data:guarded", "ddfs:read-token") == "r"
     job = Job().run(input=["tag://user:r@/data:guarded"], map=key_only)
     assert list(result_iterator(job.wait())) == [(b"blobdata", "")]
+
+
+def test_ddfs_tokens_given_as_arguments_guard_and_open_tags(disco: ModuleType) -> None:
+    from disco.ddfs import DDFS
+    from disco.error import CommError
+
+    ddfs = DDFS()
+    # A tag a push creates with a token is guarded by it (DDFS's atomic token).
+    ddfs.push("data:atomic", [(io.BytesIO(b"abc"), "atom")], token="secret1")
+    with pytest.raises(CommError) as refused:
+        ddfs.getattr("data:atomic", "foobar")
+    assert refused.value.code == 401
+    assert ddfs.getattr("data:atomic", "ddfs:write-token", token="secret1") == "secret1"
+    assert ddfs.exists("data:atomic")  # guarded, but there
+    # put replaces a tag's blobs; an empty append leaves the tag (and its id) as it is.
+    ddfs.put("data:put", [["raw://a"]])
+    ddfs.put("data:put", [["raw://b"]])
+    before = ddfs.get("data:put")
+    ddfs.tag("data:put", [])
+    assert ddfs.get("data:put") == before and before["urls"] == [["raw://b"]]
+    # An empty token is a token.
+    ddfs.setattr("data:put", "ddfs:write-token", "")
+    with pytest.raises(CommError):
+        ddfs.setattr("data:put", "a", "v")
+    ddfs.setattr("data:put", "a", "v", token="")
+    assert ddfs.attrs("data:put") == {"a": "v"}
+
+
+@pytest.mark.slow
+def test_authjob_runs_against_a_served_master_over_http(
+    disco: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Disco's test_authjob, with the master reached over HTTP (HttpDdfs, HttpMaster).
+    from discoworker.adapters.embedded.http_server import serve
+
+    with serve(tmp_path / "served", port=0, workers=1).start() as running:
+        monkeypatch.setenv("DISCO_MASTER", running.url)
+        from disco.core import result_iterator
+        from disco.ddfs import DDFS
+        from disco.job import Job
+
+        ddfs = DDFS()
+        assert type(ddfs.port).__name__ == "HttpDdfs"
+        ddfs.push("disco:test:authjob", [(io.BytesIO(b"blobdata"), "blob")])
+        ddfs.setattr("disco:test:authjob", "ddfs:read-token", "r")
+        job = Job().run(input=["tag://user:r@/disco:test:authjob"], map=key_only)
+        assert list(result_iterator(job.wait())) == [(b"blobdata", "")]
+        ddfs.delete("disco:test:authjob")
+        assert not ddfs.exists("disco:test:authjob")
+
+
+def test_ddfs_walks_and_finds_tags_as_the_original_client(disco: ModuleType) -> None:
+    from disco.ddfs import DDFS
+    from disco.error import CommError
+
+    ddfs = DDFS()
+    _, [blob] = ddfs.push("data:leaf", [(io.BytesIO(b"x"), "blobdata")])
+    assert DDFS.blob_name(blob[0]) == "blobdata"
+    ddfs.tag("data:meta", [["tag://data:leaf"], ["tag://data:meta"], ["tag://data:gone"]])
+    assert ddfs.get(["data:leaf"])["urls"] == [blob]  # a list means its first tag
+    walked = list(ddfs.walk("data:meta"))
+    assert walked == [
+        (("tag://data:meta",), ["tag://data:leaf", "tag://data:meta", "tag://data:gone"], []),
+        (("tag://data:meta", "tag://data:leaf"), [], [blob]),
+        (("tag://data:meta", "tag://data:gone"), [], []),
+    ]
+    found = list(ddfs.findtags(["data:meta"]))
+    assert [tag for tag, _, _ in found] == ["tag://data:meta", "tag://data:leaf"]
+    assert ddfs.blobs("data:nothing") == []
+    with pytest.raises(CommError) as missing:
+        ddfs.blobs("data:nothing", ignore_missing=False)
+    assert missing.value.code == 404
+    ddfs.push("data:empty", [])
+    assert ddfs.exists("data:empty") and ddfs.urls("data:empty") == []
+
+
+def test_ddfs_pull_gives_file_objects_with_their_url(disco: ModuleType, tmp_path: Path) -> None:
+    from disco.ddfs import DDFS
+    from disco.error import CommError
+
+    ddfs = DDFS()
+    _, [one] = ddfs.push("data:pull", [(io.BytesIO(b"datablob"), "blobdata")])
+    _, [two] = ddfs.push("data:pull", [(io.BytesIO(b"datablob2"), "blobdata2")])
+    ddfs.push("data:pull", [(io.BytesIO(b""), "empty")])
+    got = [(DDFS.blob_name(fd.url), len(fd), fd.read()) for fd in ddfs.pull("data:pull")]
+    assert got == [("blobdata", 8, b"datablob"), ("blobdata2", 9, b"datablob2"), ("empty", 0, b"")]
+    kept = [fd.url for fd in ddfs.pull("data:pull", blobfilter=lambda name: "2" in name)]
+    assert kept == two
+    # A replica that does not open gives way to the next.
+    ddfs.put("data:failover", [[(tmp_path / "gone").as_uri(), one[0]]])
+    assert [fd.read() for fd in ddfs.pull("data:failover")] == [b"datablob"]
+    with pytest.raises(CommError) as missing:
+        next(ddfs.pull("data:nothing"))
+    assert missing.value.code == 404

@@ -135,9 +135,17 @@ def _path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def tag_name(tag: str) -> str:
-    """The bare name of ``tag`` or ``tag://tag``; CommError when DDFS would refuse it."""
+def _split_auth(tag: str) -> tuple[str, str]:
+    # ``[tag://][user[:token]@/]name`` as ``(user[:token]@/, name)``: a Disco client's tag URL.
     name = tag[len("tag://") :] if tag.startswith("tag://") else tag
+    auth, sep, rest = name.partition("@/")
+    return (auth + sep, rest) if sep and "/" not in auth else ("", name)
+
+
+def tag_name(tag: str) -> str:
+    """The bare name of ``tag``, ``tag://tag`` or ``tag://user:token@/tag``; CommError when
+    DDFS would refuse it."""
+    name = _split_auth(tag)[1]
     if not _NAME.match(name):
         raise CommError(f"invalid tag name {name!r}: DDFS allows 1 to 511 of A-Za-z0-9_-@:", tag)
     return name
@@ -163,6 +171,12 @@ def _auth(tag: str) -> dict[str, str] | None:
     if token is None:
         return None
     return {"Authorization": "Basic " + base64.b64encode(f"token:{token}".encode()).decode()}
+
+
+def _attr_name(attr: str) -> str:
+    if not attr or "/" in attr:
+        raise CommError(f"invalid tag attribute name {attr!r}: 1 or more characters, no '/'")
+    return attr
 
 
 def _replica_lists(urls: object) -> list[list[str]]:
@@ -195,8 +209,9 @@ class HttpDdfs:
         """``http://host:port`` of the master."""
         return self._base
 
-    def _tag_url(self, tag: str) -> str:
-        return f"{self._base}/ddfs/tag/{tag_name(tag)}"
+    def _tag_url(self, tag: str, attr: str | None = None) -> str:
+        url = f"{self._base}/ddfs/tag/{tag_name(tag)}"
+        return url if attr is None else f"{url}/{urllib.parse.quote(_attr_name(attr), safe=':@')}"
 
     def _call(
         self,
@@ -207,9 +222,19 @@ class HttpDdfs:
         tag: str | None = None,
     ) -> Any:
         headers = _auth(tag) if tag is not None else None
-        reply = request(
-            method, url, body, headers=headers, timeout=self.timeout, what="the DDFS master"
-        )
+        try:
+            reply = request(
+                method, url, body, headers=headers, timeout=self.timeout, what="the DDFS master"
+            )
+        except CommError as exc:
+            if exc.code == 401 and tag is not None:
+                given = "a wrong token" if tag_token(tag) is not None else "no token"
+                raise CommError(
+                    f"tag {tag_name(tag)!r} is guarded by a token and {given} was given "
+                    f"(give it as tag://user:TOKEN@/{tag_name(tag)}): {exc.msg}",
+                    url, 401,
+                ) from None
+            raise
         return json_body(reply.body, endpoint, url)
 
     def get(self, tag: str) -> dict[str, Any]:
@@ -245,28 +270,34 @@ class HttpDdfs:
         """
         seen: set[str] = set()
         out: list[list[str]] = []
-        pending = [tag_name(tag)]
+        auth, first = _split_auth(tag)
+        tag_name(tag)
+        # A link without a token of its own is read with its parent's, as Disco's client does.
+        pending = [(auth, first)]
         while pending:
-            name = pending.pop(0)
+            where, name = pending.pop(0)
             if name in seen:
                 continue
             seen.add(name)
             try:
-                urls = self.get(name)["urls"]
+                urls = self.get(where + name)["urls"]
             except CommError as exc:
-                if exc.code == 404 and name != tag_name(tag):
+                if exc.code == 404 and name != first:
                     continue
                 raise
             for reps in urls:
                 if reps and reps[0].startswith("tag://"):
-                    pending.append(tag_name(reps[0]))
+                    own, linked = _split_auth(reps[0])
+                    tag_name(linked)
+                    pending.append((own or where, linked))
                 else:
                     out.append(reps)
         return out
 
-    def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
-        """Append blobs (their replica URLs) to ``tag``, creating it."""
-        url = self._tag_url(tag)
+    def tag(self, tag: str, urls: Sequence[Sequence[str]], update: bool = False) -> None:
+        """Append blobs (their replica URLs) to ``tag``, creating it; with ``update``, DDFS
+        leaves out a blob whose name the tag already has."""
+        url = self._tag_url(tag) + ("?update=1" if update else "")
         body = [[str(u) for u in reps] for reps in urls]
         if not all(body):
             # The master answers an empty replica list with a bare 403; say what is wrong here.
@@ -276,8 +307,9 @@ class HttpDdfs:
         if not isinstance(reply, list):
             raise CommError(f"POST /ddfs/tag replied {show(json.dumps(reply).encode())}", url)
 
-    def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
-        """Upload ``data`` as a blob named after ``name`` and append it to ``tag``; its replicas."""
+    def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
+        """Upload ``data`` as a blob named after ``name`` and append it to ``tag`` (with
+        ``update``, only when the tag has no blob of that name); its replicas."""
         tag_name(tag)
         blob = safe_name(os.path.basename(name)) or "blob"
         payload = data.read()
@@ -293,7 +325,7 @@ class HttpDdfs:
                     raise
                 excluded.append(host)
                 continue
-            self.tag(tag, [replicas])
+            self.tag(tag, [replicas], update=update)
             return replicas
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
@@ -325,6 +357,33 @@ class HttpDdfs:
         if not isinstance(stored, str) or not url_scheme(stored):
             raise CommError(f"PUT (blob upload) replied {show(reply.body)}, not a URL", target)
         return stored
+
+    def getattr(self, tag: str, attr: str) -> Any:
+        """Attribute ``attr`` of ``tag``: a user attribute, ``ddfs:urls``, ``ddfs:read-token``
+        or ``ddfs:write-token`` (``GET /ddfs/tag/<tag>/<attr>``); 404 when it has none."""
+        return self._call("GET", self._tag_url(tag, attr), "GET /ddfs/tag/<tag>/<attr>", tag=tag)
+
+    def setattr(self, tag: str, attr: str, value: Any) -> None:
+        """Set attribute ``attr`` of ``tag``, creating the tag (``PUT`` of the JSON value).
+
+        DDFS keeps strings (and ``ddfs:urls`` as replica lists); setting ``ddfs:read-token`` or
+        ``ddfs:write-token`` guards the tag, after which the token goes in the tag:
+        ``user:TOKEN@/tag``.
+        """
+        data = json.dumps(value).encode("utf-8")
+        self._call("PUT", self._tag_url(tag, attr), "PUT /ddfs/tag/<tag>/<attr>", data, tag=tag)
+
+    def delattr(self, tag: str, attr: str) -> None:
+        """Remove attribute ``attr`` of ``tag`` (no error when it has none; 404 with no tag)."""
+        self._call("DELETE", self._tag_url(tag, attr), "DELETE /ddfs/tag/<tag>/<attr>", tag=tag)
+
+    def attrs(self, tag: str) -> dict[str, Any]:
+        """The user attributes of ``tag`` (its ``user-data``)."""
+        user = self.get(tag).get("user-data")
+        if not isinstance(user, dict):
+            raise CommError(f"GET /ddfs/tag replied a tag whose user-data is {user!r}",
+                            self._tag_url(tag))
+        return user
 
     def delete(self, tag: str) -> None:
         """Remove ``tag`` (DDFS replies the same whether or not it existed)."""

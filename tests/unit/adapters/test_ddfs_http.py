@@ -7,9 +7,11 @@ master gave when tried by hand: ``201`` with the blob's ``disco://`` URL, the ta
 
 from __future__ import annotations
 
+import base64
+import functools
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
@@ -197,3 +199,151 @@ def test_the_token_of_a_tag_is_read_as_a_disco_client_reads_it() -> None:
     assert tag_token("tag://disco:results:Word@703:1:2") == "results"
     assert tag_token("owner@rest") == "owner"
     assert tag_token("data:words") is None
+
+
+# --- tag attributes and tokens, against the served master (the embedded master over HTTP) ---
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpDdfs]:
+    """An HttpDdfs on a served embedded master of its own."""
+    from discoworker.adapters.embedded.http_server import serve
+
+    with serve(tmp_path_factory.mktemp("served"), port=0, workers=1).start() as running:
+        yield HttpDdfs(running.url, timeout=10)
+
+
+def _refused(call: Callable[[], object]) -> CommError:
+    with pytest.raises(CommError) as info:
+        call()
+    return info.value
+
+
+@pytest.mark.slow
+def test_user_attributes_are_set_read_listed_and_removed(served: HttpDdfs) -> None:
+    served.tag("attrs:user", [["raw://a"]])
+    served.setattr("attrs:user", "a1", "v1")
+    served.setattr("tag://attrs:user", "a2", "v2")
+    assert served.getattr("attrs:user", "a1") == "v1"
+    assert served.attrs("attrs:user") == {"a1": "v1", "a2": "v2"}
+    served.setattr("attrs:user", "a1", "v1.2")
+    served.delattr("attrs:user", "a2")
+    served.delattr("attrs:user", "never-set")  # as DDFS: no error
+    assert served.attrs("attrs:user") == {"a1": "v1.2"}
+    assert served.get("attrs:user")["urls"] == [["raw://a"]]  # attributes leave blobs alone
+    missing = _refused(lambda: served.getattr("attrs:user", "a2"))
+    assert missing.code == 404 and "Tag attribute not found" in str(missing)
+    no_tag = _refused(lambda: served.getattr("attrs:none", "a1"))
+    assert no_tag.code == 404 and "Tag not found" in str(no_tag)
+    assert _refused(lambda: served.delattr("attrs:none", "a1")).code == 404
+
+
+@pytest.mark.slow
+def test_setattr_creates_the_tag_and_ddfs_names_are_reserved(served: HttpDdfs) -> None:
+    served.setattr("attrs:new", "a", "v")
+    assert served.get("attrs:new")["urls"] == []
+    assert _refused(lambda: served.setattr("attrs:new", "ddfs:a1", "v")).code == 404
+    assert _refused(lambda: served.getattr("attrs:new", "ddfs:a1")).code == 404
+    assert _refused(lambda: served.setattr("attrs:new", "a", 3)).code == 403
+    assert _refused(lambda: served.setattr("attrs:new", "a", "v" * 5000)).code == 403
+    assert _refused(lambda: served.setattr("attrs:new", "x" * 1025, "v")).code == 403
+    # ddfs:urls is the tag's blob list, replaced by a PUT.
+    served.setattr("attrs:new", "ddfs:urls", [["raw://b"]])
+    assert served.getattr("attrs:new", "ddfs:urls") == [["raw://b"]]
+
+
+@pytest.mark.slow
+def test_a_read_token_is_sent_from_the_tag_url_as_ddfs_wants_it(served: HttpDdfs) -> None:
+    [blob] = [served.push("attrs:secret", "blob", io.BytesIO(b"blobdata"))]
+    served.setattr("attrs:secret", "a", "v")
+    served.setattr("attrs:secret", "ddfs:read-token", "r")
+    for who in ("attrs:secret", "tag://user:wrong@/attrs:secret"):
+        refused = _refused(functools.partial(served.blobs, who))
+        assert refused.code == 401 and "attrs:secret" in str(refused)
+        assert "tag://user:TOKEN@/attrs:secret" in str(refused)
+    assert served.blobs("tag://user:r@/attrs:secret") == [blob]
+    assert served.getattr("user:r@/attrs:secret", "a") == "v"
+    assert served.getattr("r@/attrs:secret", "ddfs:read-token") == "r"
+    # A tag linking to the guarded one is read with the token given for it.
+    served.tag("user:r@/attrs:outer", [["tag://attrs:secret"]])
+    assert served.blobs("tag://user:r@/attrs:outer") == [blob]
+    # Writing is still open (no write token), and the read token can be removed.
+    served.delattr("attrs:secret", "ddfs:read-token")
+    assert served.attrs("attrs:secret") == {"a": "v"}
+
+
+@pytest.mark.slow
+def test_a_write_token_guards_changes_and_its_own_reading(served: HttpDdfs) -> None:
+    served.setattr("attrs:wr", "a", "v")
+    served.setattr("attrs:wr", "ddfs:write-token", "w")
+    assert served.getattr("attrs:wr", "a") == "v"  # reading stays open
+    assert served.getattr("user:rand@/attrs:wr", "a") == "v"
+    for change in (
+        lambda: served.setattr("attrs:wr", "a2", "v2"),
+        lambda: served.setattr("user:rand@/attrs:wr", "a2", "v2"),
+        lambda: served.delattr("attrs:wr", "a"),
+        lambda: served.tag("attrs:wr", [["raw://x"]]),
+        lambda: served.delete("attrs:wr"),
+        lambda: served.getattr("attrs:wr", "ddfs:write-token"),
+    ):
+        assert _refused(change).code == 401
+    served.setattr("user:w@/attrs:wr", "a2", "v2")
+    # DDFS's check_token: with no read token, any token passes as a reader only, so even
+    # the write token cannot read ddfs:write-token until a read token is set.
+    assert _refused(lambda: served.getattr("w@/attrs:wr", "ddfs:write-token")).code == 401
+    # A read token set by the writer then guards reading too; the write token also reads.
+    served.setattr("user:w@/attrs:wr", "ddfs:read-token", "r")
+    assert _refused(lambda: served.getattr("attrs:wr", "a")).code == 401
+    assert served.getattr("user:r@/attrs:wr", "a") == "v"
+    assert served.getattr("user:w@/attrs:wr", "a2") == "v2"
+    assert served.getattr("w@/attrs:wr", "ddfs:write-token") == "w"
+    assert _refused(lambda: served.getattr("r@/attrs:wr", "ddfs:write-token")).code == 401
+    served.delete("user:w@/attrs:wr")
+    assert _refused(lambda: served.get("user:w@/attrs:wr")).code == 404
+
+
+@pytest.mark.slow
+def test_an_empty_token_is_a_token(served: HttpDdfs) -> None:
+    served.setattr("attrs:empty", "a", "v")
+    served.setattr("attrs:empty", "ddfs:read-token", "")
+    served.setattr("attrs:empty", "ddfs:write-token", "")
+    assert _refused(lambda: served.getattr("attrs:empty", "a")).code == 401
+    served.setattr("token:@/attrs:empty", "a2", "v2")
+    assert served.getattr("token:@/attrs:empty", "a2") == "v2"
+    served.delattr("token:@/attrs:empty", "a2")
+    assert served.attrs("@/attrs:empty") == {"a": "v"}
+
+
+def test_attribute_requests_are_shaped_as_disco_sends_them(replay: Replay, ddfs: HttpDdfs) -> None:
+    # The original client: PUT of the JSON value to /ddfs/tag/<tag>/<attr>, the token as
+    # Basic auth of ``token:<token>``; DDFS answers a PUT with the tag's URLs, a DELETE with
+    # "deleted", a GET with the JSON value.
+    replay.routes["PUT", "/ddfs/tag/t/a1"] = reply(200, b'["disco://vm/ddfs/vol0/tag/t"]')
+    replay.routes["GET", "/ddfs/tag/t/a1"] = reply(200, b'"v1"')
+    replay.routes["DELETE", "/ddfs/tag/t/a1"] = reply(200, b'"deleted"')
+    ddfs.setattr("tag://user:sesame@/t", "a1", "v1")
+    assert ddfs.getattr("t", "a1") == "v1"
+    ddfs.delattr("token:@/t", "a1")
+    put, get, delete = replay.seen
+    assert (put.method, put.path, json.loads(put.body)) == ("PUT", "/ddfs/tag/t/a1", "v1")
+    assert put.headers["Authorization"] == "Basic " + base64.b64encode(b"token:sesame").decode()
+    assert "Authorization" not in get.headers
+    assert delete.headers["Authorization"] == "Basic " + base64.b64encode(b"token:").decode()
+
+
+@pytest.mark.slow
+def test_an_update_leaves_out_blobs_whose_names_the_tag_has(served: HttpDdfs) -> None:
+    first = served.push("attrs:update", "dup", io.BytesIO(b"a"), update=True)
+    served.push("attrs:update", "dup", io.BytesIO(b"a"), update=True)
+    before = served.get("attrs:update")
+    assert before["urls"] == [first]
+    served.tag("attrs:update", [first], update=True)
+    assert served.get("attrs:update")["id"] == before["id"]  # nothing new: no new version
+    second = served.push("attrs:update", "dup2", io.BytesIO(b"b"), update=True)
+    served.tag("attrs:update", [["raw://no-name"], ["raw://no-name"]], update=True)
+    # A URL with no blob name in it is never a duplicate.
+    no_name = ["raw://no-name"]
+    assert served.get("attrs:update")["urls"] == [first, second, no_name, no_name]
+    # Without update, the same blob is appended again.
+    served.tag("attrs:update", [first])
+    assert served.get("attrs:update")["urls"].count(first) == 2

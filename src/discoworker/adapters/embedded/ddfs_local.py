@@ -55,20 +55,32 @@ def _split_tag(tag: str) -> tuple[str, str | None]:
     return tag, token
 
 
-def _allowed(obj: dict[str, Any], token: str | None, write: bool) -> bool:
-    # DDFS's rule: a token that is unset lets anyone in; a write token also grants reading,
-    # except when only the read token is set.
+def _privilege(obj: dict[str, Any], token: str | None, write: bool) -> str | None:
+    """``"read"``, ``"write"`` or None (refused): DDFS's ddfs_tag_util:check_token.
+
+    A token that is unset lets anyone in; a write token also grants reading, except when only
+    the read token is set; a read that passes grants writing only when the write token is
+    unset or the same as the read token.
+    """
     read_token, write_token = obj.get("read-token"), obj.get("write-token")
     may_write = write_token is None or token == write_token
     if write:
-        return may_write
+        return "write" if may_write else None
     if read_token is None or token == read_token:
-        return True
-    return write_token is not None and may_write
+        return "write" if write_token is None or write_token == read_token else "read"
+    return "write" if write_token is not None and may_write else None
+
+
+def _allowed(obj: dict[str, Any], token: str | None, write: bool) -> bool:
+    return _privilege(obj, token, write) is not None
 
 
 #: Tag attributes DDFS keeps outside ``user-data``: the attribute name, its key in the tag.
 _TOKENS = {"ddfs:read-token": "read-token", "ddfs:write-token": "write-token"}
+#: DDFS's limits on user attributes (config.hrl): name bytes, value bytes (as JSON), how many.
+MAX_ATTR_NAME = 1024
+MAX_ATTR_VALUE = 4096
+MAX_ATTRS = 1000
 
 
 @attrs.define
@@ -111,6 +123,10 @@ class LocalDdfs:
                             "token and it was not given", url=f"tag://{name}", code=401)
         return obj
 
+    def exists(self, tag: str) -> bool:
+        """Whether ``tag`` exists (whoever may read it)."""
+        return self._read(_check_tag(tag)) is not None
+
     def get(self, tag: str) -> dict[str, Any]:
         """The tag object: ``id``, ``version``, ``last-modified``, ``urls``, ``user-data``
         (its tokens are never shown, as DDFS's)."""
@@ -118,23 +134,45 @@ class LocalDdfs:
         return {k: v for k, v in obj.items() if k not in ("read-token", "write-token")}
 
     def getattr(self, tag: str, attr: str) -> Any:
-        """Attribute ``attr`` of ``tag``: a token (``ddfs:read-token``...) or a user one."""
-        obj = self._existing(tag, write=attr == "ddfs:write-token")
+        """Attribute ``attr`` of ``tag``: ``ddfs:urls``, a token (``ddfs:read-token``...) or
+        a user one. Reading the write token takes write rights, as in DDFS."""
+        _check_attr(tag, attr)
+        name, token = _split_tag(tag)
+        obj = self._existing(tag)
+        if attr == "ddfs:write-token" and _privilege(obj, token, write=False) != "write":
+            raise CommError(f"unauthorized: reading the write token of tag {name!r} takes it",
+                            url=f"tag://{name}", code=401)
+        if attr == "ddfs:urls":
+            return obj["urls"]
         if attr in _TOKENS:
             return obj.get(_TOKENS[attr])
         if attr not in obj.get("user-data", {}):
-            raise CommError(f"tag {_check_tag(tag)!r} has no attribute {attr!r}", code=404)
+            raise CommError(f"tag {name!r} has no attribute {attr!r}", code=404)
         return obj["user-data"][attr]
 
-    def setattr(self, tag: str, attr: str, value: str) -> None:
+    def setattr(self, tag: str, attr: str, value: Any) -> None:
         """Set attribute ``attr`` of ``tag`` (creating it): ``ddfs:read-token`` and
-        ``ddfs:write-token`` guard the tag as in DDFS; any other name is user data."""
-        if not isinstance(value, str):
+        ``ddfs:write-token`` guard the tag as in DDFS, ``ddfs:urls`` replaces its blobs; any
+        other name is user data (a string, within DDFS's limits)."""
+        _check_attr(tag, attr)
+        if attr == "ddfs:urls":
+            if not isinstance(value, list) or not all(
+                isinstance(reps, list) and all(isinstance(u, str) for u in reps)
+                for reps in value
+            ):
+                raise CommError(f"ddfs:urls: a list of replica URL lists, got {value!r}"[:200],
+                                code=400)
+        elif not isinstance(value, str):
             raise CommError(f"attribute {attr!r}: a value is a string, got {value!r}", code=400)
+        elif attr not in _TOKENS and len(json.dumps(value).encode("utf-8")) > MAX_ATTR_VALUE:
+            raise CommError(f"attribute {attr!r}: a value takes at most {MAX_ATTR_VALUE} bytes",
+                            code=403)
         self._update(tag, lambda obj: _set_attr(obj, attr, value))
 
     def delattr(self, tag: str, attr: str) -> None:
-        """Remove attribute ``attr`` of ``tag`` (a token removed lets anyone in)."""
+        """Remove attribute ``attr`` of ``tag`` (a token removed lets anyone in); an attribute
+        the tag does not have is no error, a tag that does not exist is (404)."""
+        _check_attr(tag, attr)
         self._update(tag, lambda obj: _del_attr(obj, attr), create=False)
 
     def _update(self, tag: str, change: Any, create: bool = True) -> None:
@@ -156,13 +194,24 @@ class LocalDdfs:
         base = self.root / "tags"
         return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
 
-    def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
-        """Append blobs (their replica URLs) to ``tag``, creating it."""
+    def tag(self, tag: str, urls: Sequence[Sequence[str]], update: bool = False) -> None:
+        """Append blobs (their replica URLs) to ``tag``, creating it; with ``update``, a blob
+        whose name (``<name>$stamp``, or a linked tag) the tag already has is left out."""
         new = [[str(u) for u in reps] for reps in urls]
-        self._update(tag, lambda obj: obj.update(urls=[*obj["urls"], *new]))
 
-    def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
-        """Store ``data`` as a new blob named after ``name`` and append it to ``tag``."""
+        def append(obj: dict[str, Any]) -> None:
+            obj["urls"] = [*obj["urls"], *(_unseen(new, obj["urls"]) if update else new)]
+
+        if self.exists(tag):
+            obj = self._existing(tag, write=True)
+            if not (_unseen(new, obj["urls"]) if update else new):
+                # As DDFS: an update that changes nothing leaves the tag as it is (same id).
+                return
+        self._update(tag, append)
+
+    def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
+        """Store ``data`` as a new blob named after ``name`` and append it to ``tag`` (with
+        ``update``, only when the tag has no blob of that name)."""
         _check_tag(tag)
         blob = f"{safe_name(os.path.basename(name)) or 'blob'}${_stamp()}"
         rel = f"vol0/blob/{hexhash(blob)}/{blob}"
@@ -173,7 +222,7 @@ class LocalDdfs:
             shutil.copyfileobj(data, f, 1 << 20)
         os.replace(partial, path)
         urls = [f"disco://{self.host}/ddfs/{rel}"]
-        self.tag(tag, [urls])
+        self.tag(tag, [urls], update=update)
         return urls
 
     def blobs(self, tag: str) -> list[list[str]]:
@@ -216,15 +265,59 @@ class LocalDdfs:
         return self.root / rel
 
 
-def _set_attr(obj: dict[str, Any], attr: str, value: str) -> None:
-    if attr in _TOKENS:
+# A blob's name in its URL, as ddfs_util:url_to_name finds it: after a 2-character directory,
+# up to the last "$".
+_URL_NAME = re.compile(r"/../(.*)[$]")
+
+
+def _url_name(url: str) -> str | None:
+    if url.startswith("tag://"):
+        return url[len("tag://") :]
+    match = _URL_NAME.search(url)
+    return match.group(1) if match else None
+
+
+def _unseen(new: list[list[str]], old: list[list[str]]) -> list[list[str]]:
+    """The blobs of ``new`` whose names neither ``old`` nor an earlier one of ``new`` has
+    (DDFS's update, "nodup"); a URL without a name is always new."""
+    seen = {_url_name(reps[0]) for reps in old if reps} - {None}
+    out = []
+    for reps in new:
+        name = _url_name(reps[0]) if reps else None
+        if name is None or name not in seen:
+            out.append(reps)
+            if name is not None:
+                seen.add(name)
+    return out
+
+
+def _check_attr(tag: str, attr: str) -> None:
+    # DDFS's parse_tag_attribute: the ddfs: names it knows, or a user name of bounded size.
+    if attr.startswith("ddfs:") and attr != "ddfs:urls" and attr not in _TOKENS:
+        raise CommError(f"tag {_check_tag(tag)!r}: {attr!r} is no attribute (ddfs: names are "
+                        "DDFS's own)", code=404)
+    if not attr or "/" in attr or len(attr.encode("utf-8")) > MAX_ATTR_NAME:
+        raise CommError(f"invalid attribute name {attr[:80]!r}: 1 to {MAX_ATTR_NAME} bytes, "
+                        "no '/'", code=403)
+
+
+def _set_attr(obj: dict[str, Any], attr: str, value: Any) -> None:
+    user = obj.setdefault("user-data", {})
+    if attr == "ddfs:urls":
+        obj["urls"] = value
+    elif attr in _TOKENS:
         obj[_TOKENS[attr]] = value
+    elif len(user) >= MAX_ATTRS:
+        # As DDFS: at the limit, even a new value of an attribute it has is refused.
+        raise CommError(f"too many attributes: a tag keeps at most {MAX_ATTRS}", code=403)
     else:
-        obj.setdefault("user-data", {})[attr] = value
+        user[attr] = value
 
 
 def _del_attr(obj: dict[str, Any], attr: str) -> None:
-    if attr in _TOKENS:
+    if attr == "ddfs:urls":
+        obj["urls"] = []
+    elif attr in _TOKENS:
         obj[_TOKENS[attr]] = None
     else:
         obj.get("user-data", {}).pop(attr, None)

@@ -10,6 +10,7 @@ Disco client work against it unchanged.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import json
@@ -29,6 +30,7 @@ from typing import Any, BinaryIO, cast
 import attrs
 import structlog
 
+from discoworker.adapters.embedded.ddfs_local import MAX_ATTR_VALUE
 from discoworker.adapters.embedded.master import EmbeddedMaster
 from discoworker.adapters.embedded.web_pages import WebPages
 from discoworker.domain.jobdict import erlang_reason
@@ -177,6 +179,9 @@ class Api:
         path = urllib.parse.unquote(parts.path)
         query = dict(urllib.parse.parse_qsl(parts.query))
         if path.startswith("/ddfs/"):
+            if path.startswith("/ddfs/tag/"):
+                ref = _tag_ref(path[len("/ddfs/tag/") :], headers.get("authorization"))
+                return self._tag(method, ref, body, length, update="update" in query)
             return self._ddfs(method, path[len("/ddfs/") :], query, body, length)
         if method == "POST" and path.startswith("/disco/job/"):
             return self._submit(body, length)
@@ -299,8 +304,6 @@ class Api:
                 return NOT_FOUND
             prefix = rest[len("tags") :].strip("/")
             return Reply.json([t for t in ddfs.tags() if t.startswith(prefix)])
-        if rest.startswith("tag/"):
-            return self._tag(method, rest[len("tag/") :], body, length)
         if rest.startswith("new_blob/"):
             if method != "GET":
                 return NOT_FOUND
@@ -309,40 +312,55 @@ class Api:
             return self._put_blob(rest, body, length)
         return _serve_file(ddfs.root, rest, method)
 
-    def _tag(self, method: str, rest: str, body: BinaryIO, length: int) -> Reply:
-        tag, _, attrib = rest.partition("/")
+    def _tag(self, method: str, ref: tuple[str, str, str], body: BinaryIO, length: int,
+             update: bool = False) -> Reply:
+        # ddfs_web's /ddfs/tag/<tag>[/<attribute>]; the local DDFS keeps the rules.
+        tag, attrib, who = ref
         ddfs = self.master.ddfs
         if not _NAME.match(tag):
             return Reply.bare(403, "Invalid tag.")
-        if method == "GET":
-            try:
-                obj = ddfs.get(tag)
-            except CommError:
-                return Reply.bare(404, "Tag not found.")
-            if not attrib:
+        if attrib.startswith("ddfs:") and attrib not in _DDFS_ATTRS and method != "POST":
+            return Reply.bare(404, "Tag attribute not found.")
+        try:
+            if method == "GET" and attrib:
+                return Reply.json(ddfs.getattr(who, attrib))
+            if method == "GET":
                 # The real DDFS's key order, then anything else the tag holds.
                 order = {k: i for i, k in enumerate(_TAG_KEYS)}
+                obj = ddfs.get(who)
                 return Reply.json(dict(sorted(obj.items(), key=lambda kv: order.get(kv[0], 99))))
-            if attrib == "ddfs:urls":
-                return Reply.json(obj["urls"])
-            return Reply.bare(404, "Tag attribute not found.")
-        if method == "DELETE" and not attrib:
-            ddfs.delete(tag)
-            return Reply.json("deleted")
-        if method == "POST" and not attrib:
-            if length > MAX_JSON_BODY:
-                return Reply.bare(403, "Invalid request.")
-            try:
-                urls = _loads(body.read(length))
-            except ValueError:
-                return Reply.bare(403, "Invalid request body.")
-            if not isinstance(urls, list) or not all(
-                isinstance(reps, list) and reps and all(isinstance(u, str) and u for u in reps)
-                for reps in urls
-            ):
-                return Reply.bare(403, "Invalid url object")
-            ddfs.tag(tag, urls)
-            return Reply.json([f"tag://{tag}"])
+            if method == "DELETE":
+                if attrib:
+                    ddfs.delattr(who, attrib)
+                else:
+                    ddfs.delete(who)
+                return Reply.json("deleted")
+            if method in ("POST", "PUT"):
+                if length > MAX_JSON_BODY:
+                    return Reply.bare(403, "Invalid request.")
+                try:
+                    value = _loads(body.read(length))
+                except ValueError:
+                    return Reply.bare(403, "Invalid request body.")
+                if method == "PUT":
+                    # A PUT without an attribute replaces the tag's urls, as in DDFS.
+                    attrib = attrib or "ddfs:urls"
+                    if not attrib.startswith("ddfs:") and length > MAX_ATTR_VALUE:
+                        return Reply.bare(403, "Attribute value too big.")
+                    ddfs.setattr(who, attrib, value)
+                    return Reply.json([f"tag://{tag}"])
+                if attrib:
+                    return NOT_FOUND
+                if not isinstance(value, list) or not all(
+                    isinstance(reps, list) and reps and all(isinstance(u, str) and u for u in reps)
+                    for reps in value
+                ):
+                    return Reply.bare(403, "Invalid url object")
+                ddfs.tag(who, value, update=update)
+                return Reply.json([f"tag://{tag}"])
+        except CommError as exc:
+            found = method != "GET" or bool(attrib and ddfs.exists(tag))
+            return _ddfs_refusal(exc, "Tag attribute not found." if found else "Tag not found.")
         return NOT_FOUND
 
     def _new_blob(self, name: str, query: dict[str, str]) -> Reply:
@@ -377,6 +395,36 @@ class Api:
                 partial.unlink()
             return Reply.bare(500, f"Write failed (path: {rel}): {exc}")
         return Reply(201, _json(f"disco://{self.master.locality.host}/ddfs/{rel}"))
+
+
+#: The ``ddfs:`` attributes DDFS knows (ddfs_web:parse_tag_attribute); others are 404.
+_DDFS_ATTRS = ("ddfs:urls", "ddfs:read-token", "ddfs:write-token")
+
+
+def _tag_ref(rest: str, authorization: str | None) -> tuple[str, str, str]:
+    """``(tag, attribute, tag as LocalDdfs reads it with the request's token)``.
+
+    The token comes as DDFS's parse_auth_token reads it: ``Basic`` of ``token:<token>``.
+    """
+    tag, _, attrib = rest.partition("/")
+    token = None
+    if authorization and authorization.startswith("Basic "):
+        with contextlib.suppress(ValueError):
+            decoded = base64.b64decode(authorization[len("Basic ") :], validate=True)
+            if decoded.startswith(b"token:"):
+                token = decoded[len(b"token:") :].decode("utf-8", "surrogateescape")
+    return tag, attrib, tag if token is None else f"token:{token}@/{tag}"
+
+
+def _ddfs_refusal(exc: CommError, missing: str) -> Reply:
+    # ddfs_web's texts for what the local DDFS refused.
+    if exc.code == 401:
+        return Reply.bare(401, "Incorrect or missing token.")
+    if exc.code == 404:
+        return Reply.bare(404, missing)
+    if exc.code == 400:
+        return Reply.bare(403, "Invalid attribute key or value")
+    return Reply.bare(403, exc.msg)
 
 
 def _cut(text: str, keep: int) -> str:

@@ -78,7 +78,7 @@ def test_user_attributes_are_kept_in_user_data(ddfs: LocalDdfs) -> None:
         ddfs.getattr("data:a", "origin")
     assert missing.value.code == 404
     with pytest.raises(CommError) as bad:
-        ddfs.setattr("data:a", "origin", 3)  # type: ignore[arg-type]
+        ddfs.setattr("data:a", "origin", 3)
     assert bad.value.code == 400
     with pytest.raises(CommError) as bad_name:
         ddfs.setattr("data/a", "origin", "x")
