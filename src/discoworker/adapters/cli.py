@@ -247,11 +247,10 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from discoworker.app.bootstrap import client_reader
-    from discoworker.app.task_logs import printed_texts
+    from discoworker.app.job import Job
 
-    master = _master(args)
-    texts = printed_texts(master.events(args.jobname), client_reader(master), args.task)
+    job = Job(name=args.jobname, master=_master(args))
+    texts = job.logs(args.task)
     if not texts and args.task:
         raise DiscoError(f"no task {args.task!r} of job {args.jobname} printed anything")
     attempts = {t.task: t.attempt for t in texts}

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from discoworker.app.ports import Event, Master
 from discoworker.app.results import result_iterator
 from discoworker.app.worker import Worker as BaseWorker
 from discoworker.errors import CommError, JobError
+
+if TYPE_CHECKING:
+    from discoworker.app.task_logs import TaskText
 
 __all__ = ["Job", "JobChain", "Results", "recording_runs", "result_iterator"]
 
@@ -183,6 +186,14 @@ class Job:
     def events(self, offset: int = 0) -> Iterator[Event]:
         """The job's events, from ``offset``."""
         return self.master.events(self.name, offset)
+
+    def logs(self, task: str | None = None) -> list[TaskText]:
+        """What each attempt of the job's tasks printed, whole (``task``: ``map:0`` or a
+        stage, ``map``), as ``discoworker logs`` shows it."""
+        from discoworker.app.bootstrap import client_reader
+        from discoworker.app.task_logs import printed_texts
+
+        return printed_texts(self.master.events(self.name), client_reader(self.master), task)
 
     def kill(self) -> None:
         """Stop the job."""

@@ -214,3 +214,21 @@ def test_a_map_that_raises_shows_file_line_source_exception_and_printed_lines_fi
     assert "starting on abc\n" in shown and "about to divide" in shown, shown
     assert "raw://abc" in shown, shown
     assert "task_life.py" not in shown, shown
+
+
+def test_the_same_logs_read_from_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from discoworker.adapters.embedded import EmbeddedMaster
+    from discoworker.app.job import Job
+
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(NOISY_JOB)
+    data = tmp_path / "data"
+    assert run_cli(capsys, "--data-dir", str(data), "run", str(noisy), "-i", "raw://a",
+                   "-q")[0] == 0
+    jobname = run_cli(capsys, "--data-dir", str(data), "jobs")[1].split()[-1]
+    job = Job(name=jobname, master=EmbeddedMaster(data))
+    (map0,) = job.logs("map:0")
+    assert map0.task == "map:0" and map0.attempt == 1
+    assert map0.text.splitlines()[:20000] == [f"noisy a {i}" for i in range(20000)]
