@@ -24,6 +24,7 @@ import attrs
 _READ_FIGURE = re.compile(r" \[input read: (\d{1,3}\.\d)%, [^\]\n]*\]$", re.M)
 _TASK_MSG = re.compile(r"MSG: \[([^\]\s:]+):([^\]\s]+)\] ")
 # A failed attempt starts over: its task's share is forgotten until the next attempt's figure.
+_TASK_DONE = re.compile(r"DONE: \[([^\]\s:]+):([^\]\s]+)\] ")
 _TASK_FAILED = re.compile(r"(?:FATAL|ERROR|WARNING): \[([^\]\s:]+):([^\]\s]+)\] ")
 
 
@@ -94,6 +95,7 @@ class ReadShares:
 
     def __init__(self) -> None:
         self._tasks: dict[str, dict[str, float]] = {}
+        self._done: dict[str, set[str]] = {}
 
     def feed(self, messages: Iterable[str]) -> None:
         """Take in event messages (oldest first)."""
@@ -105,19 +107,27 @@ class ReadShares:
                 share = figure_share(message[match.end():])
                 if share is not None:
                     self._tasks.setdefault(match.group(1), {})[match.group(2)] = share
+            elif (match := _TASK_DONE.match(message)) is not None:
+                # Done: all of its input read, whether or not it sent figures.
+                self._done.setdefault(match.group(1), set()).add(match.group(2))
             elif (match := _TASK_FAILED.match(message)) is not None:
                 self._tasks.get(match.group(1), {}).pop(match.group(2), None)
+                self._done.get(match.group(1), set()).discard(match.group(2))
 
     def stage(self, stage: StageProgress) -> int | None:
         """The whole percent of ``stage``'s input read: its tasks' shares averaged, a done task
-        counting whole; None when no task of the stage said how much it read."""
+        counting whole; None when no task of the stage said anything yet."""
         shares = self._tasks.get(stage.name)
         if not shares or not stage.tasks:
             return None
-        whole = sum(1 for s in shares.values() if s >= 1)
-        total = sum(shares.values()) + max(0, stage.done - whole)
-        # A done task read all; a task that never runs again cannot have read more than all.
-        total = min(max(total, stage.done), stage.done + stage.running)
+        # jobinfo may be ahead of the events read so far: a task it counts done may still show
+        # its last partial figure here. Never add both: the stage has read at least its done
+        # tasks, and its figures' sum (a DONE counting whole) when that says more.
+        done = self._done.get(stage.name, set())
+        read = sum(shares[t] for t in shares if t not in done) + len(done)
+        total = max(read, float(stage.done))
+        # A task that never runs again cannot have read more than all.
+        total = min(total, stage.done + stage.running)
         return int(min(1.0, total / stage.tasks) * 100 + 1e-9)
 
     def apply(self, progress: JobProgress) -> JobProgress:
