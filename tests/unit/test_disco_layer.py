@@ -212,3 +212,31 @@ def test_ddfs_pull_gives_file_objects_with_their_url(disco: ModuleType, tmp_path
     with pytest.raises(CommError) as missing:
         next(ddfs.pull("data:nothing"))
     assert missing.value.code == 404
+
+
+@pytest.mark.slow
+def test_event_offsets_are_the_masters_bytes_so_a_later_read_resumes_there(
+    disco: ModuleType,
+) -> None:
+    from disco.core import Disco, Job
+
+    job = Job().run(input=["raw://naïve café"], map=word_map)
+    job.wait()
+    events = list(job.events())
+    offset, first = events[0]
+    # From the first event's end, the rest and nothing else (non-ASCII text included).
+    assert [e for _, e in job.events(offset)] == [e for _, e in events[1:]]
+    assert Disco().rawevents(job.name).encode() == job.master.raw_events(job.name)
+
+
+def test_disco_urls_resolve_to_the_nodes_http_port(disco: ModuleType) -> None:
+    from disco import util
+
+    assert util.urlresolve("disco://node7/disco/node7/ab/job/x") == \
+        "http://node7:8989/disco/node7/ab/job/x"
+
+
+def test_the_compat_text_helpers_keep_bytes_that_are_not_utf8(disco: ModuleType) -> None:
+    from disco.compat import bytes_to_str, str_to_bytes
+
+    assert str_to_bytes(bytes_to_str(b"caf\xe9")) == b"caf\xe9"

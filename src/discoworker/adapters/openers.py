@@ -14,11 +14,10 @@ from typing import BinaryIO
 import attrs
 
 from discoworker.app.ports import Ddfs
-from discoworker.domain.inputs import Locality, http_url, url_scheme
+from discoworker.domain.inputs import SCHEMES, Locality, http_url, url_scheme
 from discoworker.errors import DataError, InputURLError
 
 #: The URL schemes a task can read (an input of another scheme ends the job: no retry helps).
-SCHEMES = ("file", "raw", "http", "https", "disco", "dir", "tag")
 
 #: Seconds before an HTTP read gives up; a stalled replica must fail over, not hang the task.
 HTTP_TIMEOUT = 60.0

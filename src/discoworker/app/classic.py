@@ -37,7 +37,7 @@ from discoworker.app.streams import (
     task_output_stream,
 )
 from discoworker.domain.index import is_gzip_index, parse_index
-from discoworker.domain.inputs import TaskInput, url_scheme
+from discoworker.domain.inputs import SCHEMES, TaskInput, url_scheme
 from discoworker.domain.partition import default_partition, key_digest
 from discoworker.domain.records import DiscoOutputStream
 from discoworker.errors import DiscoError, FatalError, JobArgumentError
@@ -319,7 +319,7 @@ def job_inputs(job: Any, inputs: Any) -> list[Any]:
 
 
 #: The URL schemes a job's inputs may have: what the worker's openers read.
-INPUT_SCHEMES = ("file", "raw", "http", "https", "disco", "dir", "tag")
+INPUT_SCHEMES = SCHEMES
 
 
 def input_url(text: str) -> str:

@@ -85,6 +85,10 @@ class TaskInput:
 # --- URLs as the master and the worker read them -------------------------------------------
 
 
+#: The URL schemes a worker reads (``file`` also as a plain path): its openers' schemes.
+SCHEMES = ("file", "raw", "http", "https", "disco", "dir", "tag")
+
+
 def url_scheme(url: str) -> str:
     """The text before ``://``, or ``""`` for a URL without one (a plain path)."""
     scheme, sep, _rest = url.partition("://")

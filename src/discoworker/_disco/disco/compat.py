@@ -13,6 +13,8 @@ from itertools import zip_longest
 from typing import Any
 from urllib.parse import urlencode
 
+from discoworker.compat import bytes_to_str, str_to_bytes
+
 __all__ = [
     "BytesIO", "StringIO", "UnpicklingError", "basestring", "bytes_of_int", "bytes_to_str",
     "file", "force_ascii", "force_utf8", "http_server", "httplib", "int_of_byte",
@@ -35,16 +37,6 @@ def bytes_of_int(i: int) -> bytes:
 def int_of_byte(b: int) -> int:
     """A byte's value (indexing bytes already gives it on Python 3)."""
     return b
-
-
-def str_to_bytes(s: Any) -> Any:
-    """``s`` as UTF-8 bytes when it is a ``str``; anything else unchanged."""
-    return s.encode("utf-8") if isinstance(s, str) else s
-
-
-def bytes_to_str(b: Any) -> Any:
-    """``b`` decoded as UTF-8 when it is bytes; anything else unchanged."""
-    return bytes(b).decode("utf-8") if isinstance(b, bytes | bytearray) else b
 
 
 def force_utf8(string: Any) -> Any:

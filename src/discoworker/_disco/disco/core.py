@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from disco._masters import is_embedded, master_url, shared_master
-from disco.job import Job, JobChain, _numbered, as_given
+from disco.job import Job, JobChain, as_given, numbered_events
 from disco.settings import DiscoSettings
 from discoworker.app import results as _results
 from discoworker.app.ports import Master
@@ -159,12 +159,12 @@ class Disco:
 
     def events(self, jobname: str, offset: int = 0) -> Iterator[tuple[int, tuple[str, str, str]]]:
         """``(offset, (time, host, message))`` for the job's events from ``offset``."""
-        return _numbered(self.port.events(jobname, offset), offset)
+        return numbered_events(self.port, jobname, offset)
 
     def rawevents(self, jobname: str, offset: int = 0) -> str:
-        """The job's event log as the master's text, one JSON array a line."""
-        return "".join(json.dumps([t, h, m]) + "\n"
-                       for _, (t, h, m) in self.events(jobname, offset))
+        """The job's event log as the master wrote it, one JSON array a line."""
+        data: bytes = self.port.raw_events(jobname, offset)  # type: ignore[attr-defined]
+        return data.decode("utf-8", "replace")
 
     def stageresults(self, jobname: str, stagename: str) -> list[list[str]]:
         """The outputs of stage ``stagename`` of the job so far."""

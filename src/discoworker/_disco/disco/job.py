@@ -67,7 +67,7 @@ class Job(_job.Job):
 
     def events(self, offset: int = 0) -> Iterator[tuple[int, tuple[str, str, str]]]:  # type: ignore[override]
         """``(offset, (time, host, message))`` for each of the job's events from ``offset``."""
-        return _numbered(super().events(offset), offset)
+        return numbered_events(self.master, self.name, offset)
 
     def jobpack(self) -> JobPack:
         """The job pack as the master holds it."""
@@ -84,13 +84,20 @@ def as_given(results: list[list[str]]) -> list[Any]:
     return [r[0] if len(r) == 1 and r[0].startswith("tag://") else list(r) for r in results]
 
 
-def _numbered(events: Any, offset: int) -> Iterator[tuple[int, tuple[str, str, str]]]:
+def numbered_events(
+    master: Any, jobname: str, offset: int
+) -> Iterator[tuple[int, tuple[str, str, str]]]:
+    """Each event from byte ``offset`` of the master's log, with the offset after its line
+    (the bytes the master wrote, so a later call resumes exactly there)."""
     import json
 
-    for event in events:
-        line = json.dumps([event.time, event.host, event.message])
-        offset += len(line) + 1
-        yield offset, (event.time, event.host, event.message)
+    data = master.raw_events(jobname, offset)
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break  # being written: the next call reads it whole
+        offset += len(line)
+        time, host, message = json.loads(line)
+        yield offset, (time, host, message)
 
 
 class SimpleJob(Job):

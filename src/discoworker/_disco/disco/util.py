@@ -156,9 +156,12 @@ def urlsplit(url: str | bytes, localhost: str | None = None, disco_port: Any = N
 
 def urlresolve(url: str, master: str | None = None) -> str:
     """``url`` with ``tag://`` and ``disco://`` resolved to HTTP URLs of ``master``'s data."""
-    scheme, location, path = urlsplit(url)
+    scheme, _location, path = urlsplit(url)
     if scheme in ("dir", "disco"):
-        return f"http://{location}/{path}"
+        from disco.settings import DiscoSettings
+        from discoworker.domain.inputs import http_url
+
+        return http_url(url, int(DiscoSettings()["DISCO_PORT"]))
     if scheme == "tag" and master:
         return f"{master.rstrip('/')}/ddfs/tag/{path}"
     return url
