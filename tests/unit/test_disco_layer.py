@@ -220,10 +220,10 @@ def test_event_offsets_are_the_masters_bytes_so_a_later_read_resumes_there(
 ) -> None:
     from disco.core import Disco, Job
 
-    job = Job().run(input=["raw://naïve café"], map=word_map)
+    job: Any = Job().run(input=["raw://naïve café"], map=word_map)
     job.wait()
     events = list(job.events())
-    offset, first = events[0]
+    offset, _first = events[0]
     # From the first event's end, the rest and nothing else (non-ASCII text included).
     assert [e for _, e in job.events(offset)] == [e for _, e in events[1:]]
     assert Disco().rawevents(job.name).encode() == job.master.raw_events(job.name)

@@ -88,6 +88,9 @@ class Master(Protocol):
     def events(self, jobname: str, offset: int = 0) -> Iterator[Event]:
         """The job's events from ``offset``."""
 
+    def raw_events(self, jobname: str, offset: int = 0) -> bytes:
+        """The job's event log as the master wrote it, from byte ``offset``."""
+
     def jobpack(self, jobname: str) -> bytes:
         """The job pack as submitted."""
 

@@ -163,8 +163,7 @@ class Disco:
 
     def rawevents(self, jobname: str, offset: int = 0) -> str:
         """The job's event log as the master wrote it, one JSON array a line."""
-        data: bytes = self.port.raw_events(jobname, offset)  # type: ignore[attr-defined]
-        return data.decode("utf-8", "replace")
+        return self.port.raw_events(jobname, offset).decode("utf-8", "replace")
 
     def stageresults(self, jobname: str, stagename: str) -> list[list[str]]:
         """The outputs of stage ``stagename`` of the job so far."""

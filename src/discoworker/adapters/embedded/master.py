@@ -94,6 +94,8 @@ class _Job:
     stage_started: dict[str, float] = attrs.field(factory=dict)
     #: Why it died is in the events file (a full disk may refuse it).
     death_said: bool = False
+    #: Tasks started since the state was last saved (saved once a burst of starts is over).
+    unsaved: bool = False
 
 
 @attrs.define
@@ -253,6 +255,10 @@ class EmbeddedMaster:
                         break
                     task = job.scheduler.next_task(len(job.procs))
                     if task is None:
+                        if job.unsaved:
+                            # jobinfo reads the saved state: without this a running task
+                            # counted as waiting until some task ended. Once per burst.
+                            self._save(job)
                         # Woken by a task's end, or in time to see another process's kill.
                         job.cond.wait(KILL_POLL)
                         continue
@@ -322,9 +328,7 @@ class EmbeddedMaster:
         proc = WorkerProcess(link, command, home, env, self._limits, spawn)
         job.procs[taskid] = proc
         self._event(job, "master", f"{spec.stage}:{taskid} assigned to {self._host}")
-        # jobinfo reads the saved state: without this a running task counted as waiting
-        # until some task ended.
-        self._save(job)
+        job.unsaved = True
         threading.Thread(
             target=self._run_task, args=(job, task, proc), name=f"{job.name} {spec.stage}:{taskid}",
             daemon=True,
@@ -477,6 +481,7 @@ class EmbeddedMaster:
         self._store.add_event(job.name, host, message)
 
     def _save(self, job: _Job) -> None:
+        job.unsaved = False
         inputs = [u for i in job.inputs for u in _urls(i)]
         self._store.save_state(
             job.name,
@@ -486,7 +491,7 @@ class EmbeddedMaster:
                 "start": job.started,
                 "timestamp": event_time(job.started),
                 "pid": os.getpid(),
-                "pid_start": process_start(os.getpid()),
+                "pid_start": _own_start(),
                 "pipeline": job.scheduler.counts(),
                 "results": job.results,
                 "inputs": inputs,
@@ -678,3 +683,14 @@ def _described(error: BaseException, data_dir: Path) -> str:
 
 def _urls(output: StageOutput) -> list[str]:
     return [output.url] if isinstance(output, DirOutput) else list(output.urls)
+
+
+#: This process's start time, by pid (a forked child has its own): asked of /proc once.
+_OWN_START: dict[int, int | None] = {}
+
+
+def _own_start() -> int | None:
+    pid = os.getpid()
+    if pid not in _OWN_START:
+        _OWN_START[pid] = process_start(pid)
+    return _OWN_START[pid]
