@@ -142,7 +142,8 @@ class Worker(base.Worker):
             self[key] = self.getitem(key, job, jobargs)
         from discoworker.app.job_globals import give_globals, job_globals
 
-        give_globals(self.job_functions(job, {}), job_globals(task, self["required_modules"]))
+        give_globals(self.job_functions(job, {}), job_globals(task), self["required_modules"],
+                     getattr(task, "host", "?"))
         params = task_copy(self["params"])
         stage = task.stage
         if stage == "map":

@@ -7,6 +7,7 @@ import importlib
 import io
 import sys
 import textwrap
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from discoworker.adapters.embedded import EmbeddedMaster
-from discoworker.app.job_globals import PROVIDED_NAMES, job_globals
+from discoworker.app.job_globals import PROVIDED_NAMES, give_globals, job_globals
 from discoworker.job import Job, JobChain, result_iterator
 from discoworker.task_io import chain_reader
 
@@ -54,7 +55,16 @@ def test_job_functions_see_the_workers_names_and_the_required_modules(
 
 
 def test_the_provided_names_are_what_the_node_gives() -> None:
-    assert sorted(job_globals(None, ["os.path"])) == sorted([*PROVIDED_NAMES, "path"])
+    assert sorted(job_globals(None)) == sorted(PROVIDED_NAMES)
+    namespace: dict[str, Any] = {}
+    function = types.FunctionType(compile("0", "<job>", "eval"), namespace)
+    give_globals([function], job_globals(None), ["os.path"])
+    # A module is imported only where its name is missing: the second is already there.
+    namespace_before = {"no_such_module_is_needed": 1}
+    other = types.FunctionType(compile("0", "<job>", "eval"), namespace_before)
+    give_globals([other], {}, ["no_such_module_is_needed"])
+    assert sorted(namespace) == sorted([*PROVIDED_NAMES, "path"])
+    assert namespace_before["no_such_module_is_needed"] == 1
 
 
 def fun_helper(e: Any, params: Any) -> Any:
