@@ -380,10 +380,9 @@ def _param(text: str) -> tuple[str, Any]:
 def _input_url(text: str) -> str:
     if "://" in text:
         return text
-    path = Path(text)
-    if not path.exists():
+    if not Path(text).exists():
         raise DiscoError(f"input {text!r} is neither a URL nor an existing file")
-    return f"file://{path.resolve()}"
+    return text  # the job makes an existing file's path its file:// URL (classic.input_url)
 
 
 class _ClassicFunctions:

@@ -36,7 +36,7 @@ from discoworker.app.streams import (
     task_input_stream,
     task_output_stream,
 )
-from discoworker.domain.index import is_gzip_index, parse_index
+from discoworker.domain.index import read_index
 from discoworker.domain.inputs import SCHEMES, TaskInput, url_scheme
 from discoworker.domain.partition import default_partition, key_digest
 from discoworker.domain.records import DiscoOutputStream
@@ -361,12 +361,7 @@ def _is_dir_input(item: Any) -> bool:
 
 
 def _read_index(context: TaskContext, url: str) -> list[Any]:
-    data = context.read_bytes(url)
-    if is_gzip_index(url):
-        import gzip
-
-        data = gzip.decompress(data)
-    return parse_index(data, url)
+    return read_index(context.read_bytes(url), url)
 
 
 def _raw_output(context: TaskContext) -> Callable[[str], Any]:

@@ -179,14 +179,7 @@ class MasterLine:
             return
         # Text still gathered by a source was written first (this may be our own status line).
         self._collect()
-        log = self._log
-        if log is not None:
-            try:
-                log.write(text)
-            except OSError:
-                self._close_log()
-                self._log_path = self._log_url = None
-        elif self._unlogged is not None:
+        if self._log is None and self._unlogged is not None:
             self._unlogged.append(text)
         else:
             self._write_log(text)

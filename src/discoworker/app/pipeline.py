@@ -29,7 +29,7 @@ from discoworker.app.streams import (
     task_input_stream,
     task_output_stream,
 )
-from discoworker.domain.index import is_gzip_index, parse_index
+from discoworker.domain.index import read_index
 from discoworker.domain.inputs import Replica, TaskInput, url_scheme
 from discoworker.domain.jobdict import GROUPINGS
 from discoworker.errors import DiscoError, FatalError
@@ -211,12 +211,7 @@ class Worker(base.Worker):
         for task_input in context.line.all_inputs():
             first = task_input.replicas[0].url if task_input.replicas else ""
             if url_scheme(first) == "dir":
-                data = context.read_bytes(first)
-                if is_gzip_index(first):
-                    import gzip
-
-                    data = gzip.decompress(data)
-                for entry in sorted(parse_index(data, first)):
+                for entry in sorted(read_index(context.read_bytes(first), first)):
                     if task_input.label in ("all", entry.label):
                         line = TaskInput(task_input.id, "ok", entry.label,
                                          (Replica(0, entry.url),))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from discoworker.app.context import TaskContext, current_context
-from discoworker.domain.index import expand_dir, is_gzip_index, parse_index
+from discoworker.domain.index import expand_dir, read_index
 from discoworker.domain.inputs import FailoverState, TaskInput
 from discoworker.errors import DataError
 
@@ -93,11 +93,7 @@ class Input:
 
     def _dir_records(self, url: str) -> Iterator[Any]:
         data = self._context.read_bytes(url)
-        if is_gzip_index(url):
-            import gzip
-
-            data = gzip.decompress(data)
-        for entry in expand_dir(parse_index(data, url), self.input.label):
+        for entry in expand_dir(read_index(data, url), self.input.label):
             yield from self.open(entry.url)
 
 

@@ -7,6 +7,7 @@ last record already delivered, as the node's :class:`~discoworker.app.reading.In
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -85,7 +86,7 @@ def _data_files(
 
 
 def _index_urls(replicas: list[str], open_url: Opener) -> list[str]:
-    from discoworker.domain.index import is_gzip_index, parse_index
+    from discoworker.domain.index import read_index
 
     last: BaseException | None = None
     for url in replicas:
@@ -96,11 +97,7 @@ def _index_urls(replicas: list[str], open_url: Opener) -> list[str]:
         except (DataError, CommError, OSError) as exc:
             last = exc
             continue
-        if is_gzip_index(url):
-            import gzip
-
-            data = gzip.decompress(data)
-        return [entry.url for entry in parse_index(data, url)]
+        return [entry.url for entry in read_index(data, url)]
     raise DataError(f"no replica of the index could be read; the last error: {last}", replicas[0])
 
 
@@ -111,10 +108,10 @@ def _read_with_failover(
     errors: list[str] = []
     for url in replicas:
         try:
-            for seen, record in enumerate(records(url), 1):
-                if seen > delivered:
-                    delivered = seen
-                    yield record
+            # Resume after what an earlier replica delivered, as the node's Input does.
+            for record in itertools.islice(records(url), delivered, None):
+                delivered += 1
+                yield record
             return
         except (DataError, CommError, OSError, EOFError) as exc:
             errors.append(f"{url}: {exc}")

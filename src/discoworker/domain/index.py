@@ -58,6 +58,16 @@ def _field_int(text: str, what: str, lineno: int, url: str) -> int:
         ) from None
 
 
+def read_index(data: bytes, url: str) -> list[IndexEntry]:
+    """The entries of the index file at ``url`` given its bytes: gunzipped first when
+    :func:`is_gzip_index` says it is gzipped."""
+    if is_gzip_index(url):
+        import gzip
+
+        data = gzip.decompress(data)
+    return parse_index(data, url)
+
+
 def parse_index(data: bytes, url: str) -> list[IndexEntry]:
     """The entries of an (uncompressed) index file, in file order.
 
