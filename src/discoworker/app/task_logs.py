@@ -8,17 +8,14 @@ Attempts of a task follow each other: each ends with its ``DONE``, ``ERROR`` or 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 
 import attrs
 
 from discoworker.app.master_line import log_urls
 from discoworker.app.ports import Event
+from discoworker.domain.events import task_event
 from discoworker.errors import DiscoError
-
-# "MSG: [map:0] text": the kind, the task, the text (as both kinds of master write them).
-_EVENT = re.compile(r"(MSG|DONE|ERROR|FATAL|WARNING): \[([^\]]+)\] ?(.*)", re.DOTALL)
 
 
 @attrs.frozen
@@ -49,10 +46,10 @@ def printed_texts(
     running: dict[str, _Attempt] = {}
     ended: dict[str, int] = {}
     for event in events:
-        match = _EVENT.fullmatch(event.message)
-        if match is None:
+        said = task_event(event.message)
+        if said is None or said.kind == "SYS":
             continue
-        kind, name, text = match.groups()
+        kind, name, text = said.kind, said.task, said.text
         if task is not None and task not in (name, name.split(":", 1)[0]):
             continue
         if kind == "MSG":

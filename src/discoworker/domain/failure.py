@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from discoworker.domain.events import TaskEvent, assigned_task, task_event
+
 #: The first line of a failure text naming the input being read: ``While reading URL:``.
 READING_PREFIX = "While reading "
 #: How many of the lines a failed task printed last are shown.
@@ -25,9 +27,6 @@ PRINTED_WIDTH = 200
 #: At most this many lines of a failure's text are shown (its last ones).
 BODY_LINES = 60
 
-_TASK_EVENT = re.compile(r"(FATAL|ERROR|WARNING): \[([^\]\s]+)\] (.*)", re.S)
-_MSG_EVENT = re.compile(r"MSG: \[([^\]\s]+)\] (.*)", re.S)
-_ASSIGNED = re.compile(r"(\S+) assigned to ")
 _FRAME = re.compile(r'  File "(.*)", line \d+, in ')
 _EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(: |$)")
 _HEADER = "Traceback (most recent call last):"
@@ -66,31 +65,31 @@ def find_failure(messages: Sequence[str]) -> TaskFailure | None:
     that the master followed with ``Task <task> failed`` (a real master's retried error).
     None when no task failed (the job was killed, or its master gave up for another reason).
     """
-    found: tuple[int, re.Match[str]] | None = None
+    found: tuple[int, TaskEvent] | None = None
     for rank, kind in enumerate(("FATAL", "ERROR", "WARNING")):
         for i in range(len(messages) - 1, -1, -1):
-            match = _TASK_EVENT.match(messages[i])
-            if match is None or match.group(1) != kind:
+            event = task_event(messages[i])
+            if event is None or event.kind != kind:
                 continue
             if kind == "WARNING" and not (
                 i + 1 < len(messages)
-                and messages[i + 1].startswith(f"Task {match.group(2)} failed")
+                and messages[i + 1].startswith(f"Task {event.task} failed")
             ):
                 continue
-            found = (i, match)
+            found = (i, event)
             break
         if found is not None or rank == 2:
             break
     if found is None:
         return None
-    index, match = found
-    task = match.group(2)
-    reading, text = split_failure_text(match.group(3))
+    index, event = found
+    task = event.task
+    reading, text = split_failure_text(event.text)
     attempts = sum(
         1 for m in messages[:index]
-        if (assigned := _ASSIGNED.match(m)) is not None and assigned.group(1) == task
+        if (assigned := assigned_task(m)) is not None and assigned[0] == task
     )
-    return TaskFailure(task, match.group(1), reading, text, _printed(messages, index, task),
+    return TaskFailure(task, event.kind, reading, text, _printed(messages, index, task),
                        max(attempts, 1))
 
 
@@ -98,12 +97,12 @@ def _printed(messages: Sequence[str], index: int, task: str) -> tuple[str, ...]:
     """What ``task`` printed in its attempt that ended at event ``index``: its last lines."""
     texts: list[str] = []
     for i in range(index - 1, -1, -1):
-        assigned = _ASSIGNED.match(messages[i])
-        if assigned is not None and assigned.group(1) == task:
+        assigned = assigned_task(messages[i])
+        if assigned is not None and assigned[0] == task:
             break
-        msg = _MSG_EVENT.match(messages[i])
-        if msg is not None and msg.group(1) == task:
-            texts.append(msg.group(2))
+        msg = task_event(messages[i])
+        if msg is not None and msg.kind == "MSG" and msg.task == task:
+            texts.append(msg.text)
             if sum(t.count("\n") + 1 for t in texts) > PRINTED_LINES:
                 break
     lines = "\n".join(reversed(texts)).splitlines()

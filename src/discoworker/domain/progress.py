@@ -19,13 +19,11 @@ from typing import Any
 
 import attrs
 
+from discoworker.domain.events import task_event
+
 #: The figure a worker's status text carries: ``[input read: 25.0%, <detail>]``.
 #: Only at a line's end, as written: a job's own printed line is seldom taken for it.
 _READ_FIGURE = re.compile(r" \[input read: (\d{1,3}\.\d)%, [^\]\n]*\]$", re.M)
-_TASK_MSG = re.compile(r"MSG: \[([^\]\s:]+):([^\]\s]+)\] ")
-# A failed attempt starts over: its task's share is forgotten until the next attempt's figure.
-_TASK_DONE = re.compile(r"DONE: \[([^\]\s:]+):([^\]\s]+)\] ")
-_TASK_FAILED = re.compile(r"(?:FATAL|ERROR|WARNING): \[([^\]\s:]+):([^\]\s]+)\] ")
 
 
 def read_figure(
@@ -100,19 +98,21 @@ class ReadShares:
     def feed(self, messages: Iterable[str]) -> None:
         """Take in event messages (oldest first)."""
         for message in messages:
-            if message.startswith("MSG: "):
-                match = _TASK_MSG.match(message)
-                if match is None:
-                    continue
-                share = figure_share(message[match.end():])
+            event = task_event(message)
+            if event is None or ":" not in event.task:
+                continue
+            stage, _, task = event.task.partition(":")
+            if event.kind == "MSG":
+                share = figure_share(event.text)
                 if share is not None:
-                    self._tasks.setdefault(match.group(1), {})[match.group(2)] = share
-            elif (match := _TASK_DONE.match(message)) is not None:
+                    self._tasks.setdefault(stage, {})[task] = share
+            elif event.kind == "DONE":
                 # Done: all of its input read, whether or not it sent figures.
-                self._done.setdefault(match.group(1), set()).add(match.group(2))
-            elif (match := _TASK_FAILED.match(message)) is not None:
-                self._tasks.get(match.group(1), {}).pop(match.group(2), None)
-                self._done.get(match.group(1), set()).discard(match.group(2))
+                self._done.setdefault(stage, set()).add(task)
+            elif event.kind in ("FATAL", "ERROR", "WARNING"):
+                # A failed attempt starts over: its share is forgotten until the next figure.
+                self._tasks.get(stage, {}).pop(task, None)
+                self._done.get(stage, set()).discard(task)
 
     def stage(self, stage: StageProgress) -> int | None:
         """The whole percent of ``stage``'s input read: its tasks' shares averaged, a done task

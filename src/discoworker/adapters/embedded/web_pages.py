@@ -20,8 +20,9 @@ from discoworker.adapters.embedded.master import EmbeddedMaster
 from discoworker.app.failure import job_error
 from discoworker.app.ports import Event
 from discoworker.app.task_logs import printed_texts
+from discoworker.domain.events import assigned_task, task_event
 from discoworker.domain.failure import find_failure
-from discoworker.domain.index import parse_index
+from discoworker.domain.index import read_index
 from discoworker.domain.inputs import url_host, url_path, url_scheme
 from discoworker.domain.progress import StageProgress, job_progress
 from discoworker.errors import CommError, DiscoError
@@ -142,11 +143,12 @@ def task_runs(events: Iterable[Event], job_status: str) -> list[TaskRun]:
     attempts: dict[str, int] = {}
     for event in events:
         message = event.message
-        task, sep, host = message.partition(" assigned to ")
-        if sep and " " not in task and ":" in task:
+        assigned = assigned_task(message)
+        if assigned is not None:
+            task, host = assigned
             attempts[task] = attempts.get(task, 0) + 1
             open_[task] = len(runs)
-            runs.append(TaskRun(task, host.strip(), attempts[task], "running", event.time))
+            runs.append(TaskRun(task, host, attempts[task], "running", event.time))
             continue
         ended = _ending(message)
         if ended is not None and ended[0] in open_:
@@ -159,11 +161,13 @@ def task_runs(events: Iterable[Event], job_status: str) -> list[TaskRun]:
 
 
 def _ending(message: str) -> tuple[str, str] | None:
-    for prefix, status in (("SYS: [", "done"), ("ERROR: [", "failed"), ("FATAL: [", "failed")):
-        if message.startswith(prefix):
-            task, sep, rest = message[len(prefix) :].partition("]")
-            if sep and (status != "done" or rest.startswith(" Received results")):
-                return task, status
+    event = task_event(message)
+    if event is None:
+        return None
+    if event.kind == "SYS" and event.text.startswith("Received results"):
+        return event.task, "done"
+    if event.kind in ("ERROR", "FATAL"):
+        return event.task, "failed"
     return None
 
 
@@ -344,7 +348,7 @@ class WebPages:
 
     def _index_entries(self, url: str) -> str:
         try:
-            entries = parse_index(self._read_local(url), url)
+            entries = read_index(self._read_local(url), url)
         except (OSError, DiscoError, ValueError):
             return ""
         shown = "".join(
