@@ -25,7 +25,6 @@ class InputReading:
     its input a task has read. Told per input and per opened stream, never per record."""
 
     def __init__(self) -> None:
-        self.total = 0
         self._done: set[int] = set()
         self._streams: dict[int, tuple[Any, int | None]] = {}
         self._current: int | None = None
@@ -34,8 +33,12 @@ class InputReading:
 
     def begin(self, input_ids: list[int]) -> None:
         """The task reads these inputs."""
-        self.total = len(input_ids)
         self._order = {input_id: n for n, input_id in enumerate(input_ids, start=1)}
+
+    @property
+    def total(self) -> int:
+        """How many inputs the task reads."""
+        return len(self._order)
 
     def reading(self, input_id: int) -> None:
         """The input ``input_id`` is read now (its replicas opened from now on are its)."""

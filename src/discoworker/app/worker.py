@@ -235,8 +235,9 @@ class Worker(dict[str, Any]):
         return found
 
     def jobarg_names(self) -> frozenset[str]:
-        """The job arguments this worker reads: its :meth:`defaults` and the jobdict's."""
-        return frozenset(self.defaults()) | frozenset(self) | _JOBDICT_ARGS
+        """The job arguments this worker reads: its parameters (:meth:`defaults` and what it
+        was made with) and the jobdict's."""
+        return frozenset(self) | _JOBDICT_ARGS
 
     def check_jobargs(self, jobargs: Mapping[str, Any]) -> None:
         """Refuse a job argument this worker would silently ignore (a typo, most often)."""

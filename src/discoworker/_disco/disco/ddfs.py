@@ -9,6 +9,7 @@ from typing import Any
 
 from disco._masters import master_url, shared_master
 from disco.settings import DiscoSettings
+from discoworker.app.oob import blob_key
 from discoworker.errors import CommError, DiscoError
 
 __all__ = ["DDFS"]
@@ -46,10 +47,8 @@ class DDFS:
             self.port.tag(tag, [])  # as DDFS: a push of nothing still makes the tag
         return self.get(tag), blobs
 
-    @classmethod
-    def blob_name(cls, url: str) -> str:
-        """The name a blob was pushed under: its URL's last part up to the ``$`` stamp."""
-        return url.rsplit("/", 1)[-1].split("$", 1)[0]
+    #: The name a blob was pushed under: its URL's last part up to the ``$`` stamp.
+    blob_name = staticmethod(blob_key)
 
     def put(self, tag: str, urls: list[list[str]], token: str | None = None) -> None:
         """Replace the blobs of ``tag`` (creating it) by ``urls``, lists of replica URLs."""
