@@ -176,15 +176,19 @@ class LocalDdfs:
         self._update(tag, lambda obj: _del_attr(obj, attr), create=False)
 
     def _update(self, tag: str, change: Any, create: bool = True) -> None:
+        """Apply ``change`` to ``tag`` under the lock and save it, unless ``change`` returns
+        False for a tag that exists (as DDFS: a change of nothing keeps the tag's id)."""
         name, token = _split_tag(tag)
         with self._locked():
-            if self._read(name) is None and create:
+            created = self._read(name) is None and create
+            if created:
                 # As DDFS: a tag made with a token is guarded by it for reading and writing.
                 obj = {"version": 1, "id": "", "urls": [], "user-data": {},
                        "read-token": token, "write-token": token}
             else:
                 obj = self._existing(tag, write=True)
-            change(obj)
+            if change(obj) is False and not created:
+                return
             obj["id"] = f"{name}${_stamp()}"
             obj["last-modified"] = event_time()
             atomic_write(self._tag_path(name), json.dumps(obj).encode("utf-8"))
@@ -199,14 +203,11 @@ class LocalDdfs:
         whose name (``<name>$stamp``, or a linked tag) the tag already has is left out."""
         new = [[str(u) for u in reps] for reps in urls]
 
-        def append(obj: dict[str, Any]) -> None:
-            obj["urls"] = [*obj["urls"], *(_unseen(new, obj["urls"]) if update else new)]
+        def append(obj: dict[str, Any]) -> bool:
+            added = _unseen(new, obj["urls"]) if update else new
+            obj["urls"] = [*obj["urls"], *added]
+            return bool(added)
 
-        if self.exists(tag):
-            obj = self._existing(tag, write=True)
-            if not (_unseen(new, obj["urls"]) if update else new):
-                # As DDFS: an update that changes nothing leaves the tag as it is (same id).
-                return
         self._update(tag, append)
 
     def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
