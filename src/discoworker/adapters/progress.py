@@ -13,12 +13,12 @@ display: nodes never need it.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TextIO
 
+from discoworker.domain.events import log_lines
 from discoworker.domain.progress import JobProgress, ReadShares, job_progress, time_left
 from discoworker.errors import DiscoError
 
@@ -190,17 +190,8 @@ class ProgressDisplay:
         except (DiscoError, KeyError, ValueError, OSError):
             return  # read again from the same offset next time
         # A line without its newline is still being written: it is read whole next time.
-        end = data.rfind(b"\n") + 1
-        self._offset += end
-        messages = []
-        for line in data[:end].splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], str):
-                messages.append(entry[2])
-        self._shares.feed(messages)
+        self._offset += data.rfind(b"\n") + 1
+        self._shares.feed(message for _end, (_time, _host, message) in log_lines(data))
 
     def start(self) -> ProgressDisplay:
         """Show the job until :meth:`stop`."""

@@ -8,7 +8,9 @@ them through :func:`task_event` and :func:`assigned_task`.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 
 import attrs
 
@@ -42,3 +44,19 @@ def assigned_task(message: str) -> tuple[str, str] | None:
     if match is None or ":" not in match.group(1):
         return None
     return match.group(1), match.group(2).strip()
+
+
+def log_lines(data: bytes) -> Iterator[tuple[int, tuple[str, str, str]]]:
+    """``(end, (time, host, message))`` for each whole line of a master's event log in
+    ``data`` (``end``: the byte just past its newline). A line not yet ended by a newline is
+    still being written and is left for the next read; a line that is not an event, skipped.
+    """
+    start = 0
+    while (newline := data.find(b"\n", start)) != -1:
+        line, start = data[start:newline], newline + 1
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, list) and len(entry) == 3 and all(isinstance(e, str) for e in entry):
+            yield start, (entry[0], entry[1], entry[2])

@@ -31,3 +31,16 @@ def test_an_attempt_starts_with_assigned_to() -> None:
        st.from_regex(r"[a-z_]{1,8}:[0-9]{1,4}", fullmatch=True), st.text())
 def test_a_task_message_reads_back(kind: str, task: str, text: str) -> None:
     assert task_event(f"{kind}: [{task}] {text}") == TaskEvent(kind, task, text)
+
+
+def test_log_lines_give_each_whole_line_and_where_it_ends() -> None:
+    from discoworker.domain.events import log_lines
+
+    first = b'["t1","vm","MSG: [map:0] caf\xc3\xa9"]\n'
+    data = (first
+            + b'not an event\n'
+            + b'["t2","master","READY: done"]\n'
+            + b'["t3","vm","MSG: [map:1] half')
+    got = list(log_lines(data))
+    assert got == [(len(first), ("t1", "vm", "MSG: [map:0] café")),
+                   (data.rfind(b"\n") + 1, ("t2", "master", "READY: done"))]

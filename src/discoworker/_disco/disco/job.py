@@ -89,15 +89,10 @@ def numbered_events(
 ) -> Iterator[tuple[int, tuple[str, str, str]]]:
     """Each event from byte ``offset`` of the master's log, with the offset after its line
     (the bytes the master wrote, so a later call resumes exactly there)."""
-    import json
+    from discoworker.domain.events import log_lines
 
-    data = master.raw_events(jobname, offset)
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break  # being written: the next call reads it whole
-        offset += len(line)
-        time, host, message = json.loads(line)
-        yield offset, (time, host, message)
+    for end, event in log_lines(master.raw_events(jobname, offset)):
+        yield offset + end, event
 
 
 class SimpleJob(Job):
