@@ -137,8 +137,9 @@ _ZIP_ERRORS: Final = (
 )
 
 
-def _checked_member(home: Path, name: str) -> Path:
-    """Where zip entry ``name`` lands in ``home``; JobPackError if it would land outside."""
+def _checked_member(home: Path, name: str, real_home: str | None = None) -> Path:
+    """Where zip entry ``name`` lands in ``home`` (``real_home``: its real path, if known);
+    JobPackError if it would land outside."""
     if not name or "\\" in name or "\0" in name:
         raise JobPackError(f"jobhome entry {name!r}: invalid name")
     posix = PurePosixPath(name)
@@ -150,7 +151,7 @@ def _checked_member(home: Path, name: str) -> Path:
         raise JobPackError(f"jobhome entry {name!r}: a name the master keeps for itself")
     target = home.joinpath(*posix.parts)
     # No link is ever made in a job home; this still stops one planted beside it.
-    real_home = os.path.realpath(home)
+    real_home = real_home if real_home is not None else os.path.realpath(home)
     real_parent = os.path.realpath(target.parent)
     if os.path.commonpath([real_home, real_parent]) != real_home:
         raise JobPackError(f"jobhome entry {name!r}: would land outside the job home")
@@ -197,8 +198,9 @@ def safe_unzip(
     with archive:
         infos = archive.infolist()
         targets = []
+        real_home = os.path.realpath(home)
         for info in infos:
-            target = _checked_member(home, info.filename)
+            target = _checked_member(home, info.filename, real_home)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise JobPackError(
                     f"jobhome entry {info.filename!r}: a symbolic link (job homes hold none)"
