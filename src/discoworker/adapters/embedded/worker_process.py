@@ -216,7 +216,6 @@ class WorkerProcess:
     def run(self) -> Outcome:
         """Start the worker, converse until it ends, kill it; how it ended."""
         line = lifeline()
-        env = {**self._env, LIFELINE_ENV: str(line)}
         read_fd, write_fd = os.pipe()
         try:
             with self._lock:
@@ -225,6 +224,8 @@ class WorkerProcess:
                 if self._spawn is not None:
                     self._proc = self._spawn(write_fd, line)
                 if self._proc is None:
+                    # Only a worker started afresh needs the environment (a fork has its own).
+                    env = {**self._env, LIFELINE_ENV: str(line)}
                     self._proc = self._popen(env, write_fd, line)
                 self._started = time.monotonic()
         except OSError as e:
