@@ -64,6 +64,28 @@ def test_files_pushed_into_a_tag_are_a_jobs_tag_input(master: Master) -> None:
         master.ddfs.delete(tag)
 
 
+def test_a_tag_lists_its_blobs_newest_first_as_ddfs_does(master: Master) -> None:
+    # DDFS's merge_urls: a plain tag update is New ++ Old; an update without duplicates puts
+    # each unseen blob in front in turn. Disco's test_ddfs and `ddfs cat` read that order.
+    tag = fresh_tag("order")
+    try:
+        first = master.ddfs.push(tag, "first", io.BytesIO(b"1"))
+        second = master.ddfs.push(tag, "second", io.BytesIO(b"2"))
+        assert master.ddfs.blobs(tag) == [second, first]
+        one = master.ddfs.store("one", io.BytesIO(b"x"))
+        two = master.ddfs.store("two", io.BytesIO(b"y"))
+        master.ddfs.tag(tag, [one, two])
+        assert master.ddfs.blobs(tag) == [one, two, second, first]
+        three = master.ddfs.store("three", io.BytesIO(b"z"))
+        # The same blob twice, and one the tag has: each left out. (Not another blob of the
+        # same name: the real DDFS reads a blob's name from its URL with a pattern that, on a
+        # host of a two-letter name such as this machine's, takes in the folders too.)
+        master.ddfs.tag(tag, [three, three, first], update=True)
+        assert master.ddfs.blobs(tag) == [three, one, two, second, first]
+    finally:
+        master.ddfs.delete(tag)
+
+
 def _run_saved(master: Master) -> tuple[Job, list[list[str]]]:
     job = Job(name="ContractSaved", master=master).run(
         input=["raw://one two two", "raw://three three three"],

@@ -326,13 +326,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _ddfs_push(args: argparse.Namespace) -> int:
     ddfs = _master(args).ddfs
+    blobs = []
     for name in args.files:
         path = Path(name)
         if not path.is_file():
             raise DiscoError(f"cannot push {name}: not a file")
         with path.open("rb") as data:
-            (first, *_rest) = ddfs.push(args.tag, path.name, data)
-        print(first)
+            blobs.append(ddfs.store(path.name, data))
+    # One tag update for all the files, as DDFS's own `ddfs push`: they keep their order.
+    ddfs.tag(args.tag, blobs)
+    for replicas in blobs:
+        print(replicas[0])
     return 0
 
 

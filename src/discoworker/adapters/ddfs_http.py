@@ -308,9 +308,15 @@ class HttpDdfs:
             raise CommError(f"POST /ddfs/tag replied {show(json.dumps(reply).encode())}", url)
 
     def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
-        """Upload ``data`` as a blob named after ``name`` and append it to ``tag`` (with
+        """Upload ``data`` as a blob named after ``name`` and add it to ``tag`` (with
         ``update``, only when the tag has no blob of that name); its replicas."""
         tag_name(tag)
+        replicas = self.store(name, data)
+        self.tag(tag, [replicas], update=update)
+        return replicas
+
+    def store(self, name: str, data: BinaryIO) -> list[str]:
+        """Upload ``data`` as a blob named after ``name``, in no tag yet; its replicas."""
         blob = safe_name(os.path.basename(name)) or "blob"
         payload = data.read()
         excluded: list[str] = []
@@ -325,7 +331,6 @@ class HttpDdfs:
                     raise
                 excluded.append(host)
                 continue
-            self.tag(tag, [replicas], update=update)
             return replicas
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

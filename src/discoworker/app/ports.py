@@ -41,10 +41,15 @@ class Ddfs(Protocol):
         """The replica URLs of every blob of ``tag`` (following tags it points at)."""
 
     def push(self, tag: str, name: str, data: BinaryIO) -> list[str]:
-        """Store ``data`` as a new blob named ``name`` and append it to ``tag``; its replicas."""
+        """Store ``data`` as a new blob named ``name`` and add it to ``tag``; its replicas."""
 
-    def tag(self, tag: str, urls: Sequence[Sequence[str]]) -> None:
-        """Append blobs, given by their replica URLs, to ``tag`` (creating it)."""
+    def store(self, name: str, data: BinaryIO) -> list[str]:
+        """Store ``data`` as a new blob named ``name``, in no tag yet; its replicas."""
+
+    def tag(self, tag: str, urls: Sequence[Sequence[str]], update: bool = False) -> None:
+        """Add blobs, given by their replica URLs, in front of those of ``tag`` (creating
+        it): a tag lists its blobs newest first, as DDFS does; with ``update``, blobs whose
+        names the tag has already are left out."""
 
     def get(self, tag: str) -> dict[str, Any]:
         """The tag object (``urls`` and the rest of its attributes)."""

@@ -343,7 +343,8 @@ def test_an_update_leaves_out_blobs_whose_names_the_tag_has(served: HttpDdfs) ->
     served.tag("attrs:update", [["raw://no-name"], ["raw://no-name"]], update=True)
     # A URL with no blob name in it is never a duplicate.
     no_name = ["raw://no-name"]
-    assert served.get("attrs:update")["urls"] == [first, second, no_name, no_name]
+    # DDFS puts each unseen blob of an update in front in turn: newest first.
+    assert served.get("attrs:update")["urls"] == [no_name, no_name, second, first]
     # Without update, the same blob is appended again.
     served.tag("attrs:update", [first])
     assert served.get("attrs:update")["urls"].count(first) == 2

@@ -38,13 +38,13 @@ class DDFS:
         for item in files:
             if isinstance(item, tuple | list):
                 source, name = item
-                blobs.append(self.port.push(tag, str(name), source, update=update))
+                blobs.append(self.port.store(str(name), source))
             else:
                 with open(item, "rb") as f:
-                    blobs.append(self.port.push(tag, os.path.basename(str(item)), f,
-                                                update=update))
-        if not blobs:
-            self.port.tag(tag, [])  # as DDFS: a push of nothing still makes the tag
+                    blobs.append(self.port.store(os.path.basename(str(item)), f))
+        # One tag update for all, as DDFS's client does: the files keep their order in the
+        # tag, and a push of nothing still makes the tag.
+        self.port.tag(tag, blobs, update=update)
         return self.get(tag), blobs
 
     #: The name a blob was pushed under: its URL's last part up to the ``$`` stamp.

@@ -199,21 +199,30 @@ class LocalDdfs:
         return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
 
     def tag(self, tag: str, urls: Sequence[Sequence[str]], update: bool = False) -> None:
-        """Append blobs (their replica URLs) to ``tag``, creating it; with ``update``, a blob
-        whose name (``<name>$stamp``, or a linked tag) the tag already has is left out."""
+        """Add blobs (their replica URLs) to ``tag``, creating it, in front of those it has, as
+        DDFS does (so its blobs read newest first); with ``update``, a blob whose name
+        (``<name>$stamp``, or a linked tag) the tag already has is left out."""
         new = [[str(u) for u in reps] for reps in urls]
 
-        def append(obj: dict[str, Any]) -> bool:
-            added = _unseen(new, obj["urls"]) if update else new
-            obj["urls"] = [*obj["urls"], *added]
+        def add(obj: dict[str, Any]) -> bool:
+            # DDFS's merge_urls: a plain update is New ++ Old; a "nodup" update puts each
+            # unseen blob in front in turn, so the new ones end up reversed.
+            added = _unseen(new, obj["urls"])[::-1] if update else new
+            obj["urls"] = [*added, *obj["urls"]]
             return bool(added)
 
-        self._update(tag, append)
+        self._update(tag, add)
 
     def push(self, tag: str, name: str, data: BinaryIO, update: bool = False) -> list[str]:
-        """Store ``data`` as a new blob named after ``name`` and append it to ``tag`` (with
+        """Store ``data`` as a new blob named after ``name`` and add it to ``tag`` (with
         ``update``, only when the tag has no blob of that name)."""
         _check_tag(tag)
+        urls = self.store(name, data)
+        self.tag(tag, [urls], update=update)
+        return urls
+
+    def store(self, name: str, data: BinaryIO) -> list[str]:
+        """Store ``data`` as a new blob named after ``name``, in no tag yet; its replicas."""
         blob = f"{safe_name(os.path.basename(name)) or 'blob'}${_stamp()}"
         rel = f"vol0/blob/{hexhash(blob)}/{blob}"
         path = self.root / rel
@@ -222,9 +231,7 @@ class LocalDdfs:
         with open(partial, "wb") as f:
             shutil.copyfileobj(data, f, 1 << 20)
         os.replace(partial, path)
-        urls = [f"disco://{self.host}/ddfs/{rel}"]
-        self.tag(tag, [urls], update=update)
-        return urls
+        return [f"disco://{self.host}/ddfs/{rel}"]
 
     def blobs(self, tag: str) -> list[list[str]]:
         """The replica lists of every blob of ``tag``, following ``tag://`` links once each."""

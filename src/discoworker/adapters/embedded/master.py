@@ -430,19 +430,22 @@ class EmbeddedMaster:
         """Copy each result file into DDFS as a blob of ``tag``, as a real master does:
         the tag then holds the data itself, not ``dir://`` indexes into the job's files."""
         where = self.locality
+        blobs: list[list[str]] = []
         for replicas in results:
             url = replicas[0]
             index = dir_url_to_path(url, str(self._store.disco_data), self._host)
             if index is None:
-                self._ddfs.tag(tag, [replicas])
+                blobs.append(list(replicas))
                 continue
             for entry in parse_index(Path(index).read_bytes(), url):
                 path = where.local_path(entry.url)
                 if path is None:
-                    self._ddfs.tag(tag, [[entry.url]])
+                    blobs.append([entry.url])
                     continue
                 with open(path, "rb") as data:
-                    self._ddfs.push(tag, os.path.basename(path), data)
+                    blobs.append(self._ddfs.store(os.path.basename(path), data))
+        # One tag update: the tag lists the results in the job's order.
+        self._ddfs.tag(tag, blobs)
 
     def _die(self, job: _Job, why: str, *, say: str | None = "") -> None:
         """End the job for ``why``; the event says ``say`` (default ``ERROR: why``, None:

@@ -55,7 +55,7 @@ def test_a_write_token_guards_changes_but_not_reading(ddfs: LocalDdfs) -> None:
             change()
         assert refused.value.code == 401
     ddfs.tag("user:w@/data:w", [["raw://b"]])
-    assert ddfs.blobs("data:w") == [["raw://a"], ["raw://b"]]
+    assert ddfs.blobs("data:w") == [["raw://b"], ["raw://a"]]  # newest first, as DDFS
     ddfs.delete("user:w@/data:w")
     assert ddfs.tags() == []
 
