@@ -194,6 +194,21 @@ def test_ddfs_walks_and_finds_tags_as_the_original_client(disco: ModuleType) -> 
     assert ddfs.exists("data:empty") and ddfs.urls("data:empty") == []
 
 
+def test_ddfs_chunk_makes_record_blobs_of_a_urls_lines(disco: ModuleType, tmp_path: Path) -> None:
+    from disco.core import result_iterator
+    from disco.ddfs import DDFS
+
+    text = tmp_path / "text.txt"
+    text.write_bytes(b"".join(b"line %d\n" % i for i in range(50_000)))
+    ddfs = DDFS()
+    tag, blobs = ddfs.chunk("data:chunk", [text.as_uri()], chunk_size=10 * 1024)
+    assert 1 < len(blobs) == len(tag["urls"])
+    # The chunks hold the lines as records; an explicit reader=None reads the lines themselves.
+    assert list(result_iterator(["tag://data:chunk"])) == list(
+        result_iterator([text.as_uri()], reader=None))
+    assert list(result_iterator([text.as_uri()], reader=None))[-1] == b"line 49999\n"
+
+
 def test_ddfs_pull_gives_file_objects_with_their_url(disco: ModuleType, tmp_path: Path) -> None:
     from disco.ddfs import DDFS
     from disco.error import CommError

@@ -68,12 +68,24 @@ def _parser() -> argparse.ArgumentParser:
                         help="log every protocol exchange of the embedded master's tasks")
     sub = parser.add_subparsers(required=True)
 
-    ddfs = sub.add_parser("ddfs", help="the master's DDFS: push, ls, cat, rm")
+    ddfs = sub.add_parser("ddfs", help="the master's DDFS: push, chunk, ls, cat, rm")
     ddfs_sub = ddfs.add_subparsers(required=True)
     push = ddfs_sub.add_parser("push", help="store files as blobs of a tag")
     push.add_argument("tag")
     push.add_argument("files", nargs="+")
     push.set_defaults(command=_ddfs_push)
+    chunk = ddfs_sub.add_parser(
+        "chunk", help="store the lines of files or URLs as record chunks of a tag")
+    chunk.add_argument("tag")
+    chunk.add_argument("inputs", nargs="+", metavar="input",
+                       help="a file, or a URL (a tag:// one: each of its blobs)")
+    chunk.add_argument("-S", "--size", type=float, default=64.0, metavar="MB",
+                       help="a chunk is cut once past this (default 64)")
+    chunk.add_argument("-Z", "--max-record-size", type=float, default=1.0, metavar="MB",
+                       help="a longer record (a line) is refused (default 1)")
+    chunk.add_argument("-u", "--update", action="store_true",
+                       help="leave out chunks whose names the tag has already")
+    chunk.set_defaults(command=_ddfs_chunk)
     ls = ddfs_sub.add_parser("ls", help="list tags (with a prefix), or a tag's blobs")
     ls.add_argument("prefix", nargs="?", default="")
     ls.set_defaults(command=_ddfs_ls)
@@ -337,6 +349,31 @@ def _ddfs_push(args: argparse.Namespace) -> int:
     ddfs.tag(args.tag, blobs)
     for replicas in blobs:
         print(replicas[0])
+    return 0
+
+
+def _ddfs_chunk(args: argparse.Namespace) -> int:
+    from discoworker.app.chunking import chunk
+    from discoworker.app.classic import input_url
+    from discoworker.app.readers import bytes_line_reader
+    from discoworker.app.results import result_iterator
+
+    master = _master(args)
+    inputs: list[list[str]] = []
+    for text in args.inputs:
+        url = input_url(_input_url(text))
+        if url.startswith("tag://"):
+            inputs.extend(master.ddfs.blobs(url.removeprefix("tag://")))
+        else:
+            inputs.append([url])
+    blobs = chunk(
+        master.ddfs, args.tag.removeprefix("tag://"), inputs,
+        lambda replicas: result_iterator([replicas], bytes_line_reader, master=master),
+        chunk_size=int(args.size * 1024**2), max_record_size=int(args.max_record_size * 1024**2),
+        update=args.update,
+    )
+    for replicas in blobs:
+        print("\t".join(replicas))
     return 0
 
 

@@ -61,7 +61,8 @@ def get(key: str) -> bytes:
 
 
 def result_keys(ddfs: Ddfs, jobname: str) -> list[str]:
-    """The keys of ``jobname``'s out-of-band results, each once, in the order they were put."""
+    """The keys of ``jobname``'s out-of-band results, each once, newest first (as DDFS lists
+    their blobs)."""
     return list(dict.fromkeys(blob_key(reps[0]) for reps in _blobs(ddfs, jobname) if reps))
 
 

@@ -108,6 +108,29 @@ def test_ddfs_push_ls_cat_rm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert run_cli(capsys, "--data-dir", data, "ddfs", "ls")[1] == ""
 
 
+def test_ddfs_chunk_stores_a_files_lines_as_records_a_job_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from discoworker.adapters.embedded import EmbeddedMaster
+    from discoworker.job import result_iterator
+
+    data = str(tmp_path / "data")
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_bytes(b"".join(b"%d\n" % i for i in range(100_000)))
+    status, out, _ = run_cli(capsys, "--data-dir", data, "ddfs", "chunk", "data:numbers",
+                             str(numbers), "raw://last", "--size", "0.01")
+    assert status == 0
+    blobs = [line.rsplit("/", 1)[1].split("$")[0] for line in out.splitlines()]
+    assert len(blobs) > 2
+    assert blobs == [f"numbers_txt-{n}" for n in range(len(blobs) - 1)] + ["last-0"]
+    records = list(result_iterator(["tag://data:numbers"], master=EmbeddedMaster(Path(data))))
+    # Newest first in the tag, as DDFS; within one chunk command, the inputs keep their order.
+    assert records == [b"%d\n" % i for i in range(100_000)] + [b"last"]
+
+    status, _, err = run_cli(capsys, "--data-dir", data, "ddfs", "chunk", "data:x", "nosuch.txt")
+    assert status == 1 and "nosuch.txt" in err
+
+
 def test_a_failed_job_prints_its_task_traceback_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,8 @@ from disco.job import Job, JobChain, as_given, numbered_events
 from disco.settings import DiscoSettings
 from discoworker.app import results as _results
 from discoworker.app.ports import Master
+from discoworker.app.readers import bytes_line_reader
+from discoworker.app.streams import chain_reader
 from discoworker.errors import CommError
 
 __all__ = ["Disco", "Job", "JobChain", "result_iterator"]
@@ -209,7 +211,7 @@ class Disco:
 
 def result_iterator(  # noqa: PLR0917 - the original's signature
     urls: Iterable[Any],
-    reader: Callable[..., Any] | None = None,
+    reader: Callable[..., Any] | None = chain_reader,
     input_stream: Any = None,
     notifier: Callable[..., Any] | None = None,
     params: Any = None,
@@ -217,11 +219,14 @@ def result_iterator(  # noqa: PLR0917 - the original's signature
 ) -> Iterator[Any]:
     """The records of a job's results, each read from the first of its replicas that works.
 
-    ``reader`` (default: Disco's record format) reads each file after ``input_stream``;
-    ``ddfs`` is the master's URL for results that do not say which master made them.
+    ``reader`` (default: Disco's record format; ``None``: the lines of each file, as the
+    original's stream gives them) reads each file after ``input_stream``; ``ddfs`` is the
+    master's URL for results that do not say which master made them.
     """
     master = None if ddfs is None and hasattr(urls, "master") else shared_master(
         master_url(ddfs, DiscoSettings()))
+    if reader is None:
+        reader = bytes_line_reader
     return _results.result_iterator(urls, reader, master=master, input_stream=input_stream,
                                     params=params, notifier=notifier)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from disco._masters import master_url, shared_master
 from disco.settings import DiscoSettings
+from discoworker.app.chunking import CHUNK_SIZE, MAX_RECORD_SIZE, chunk
 from discoworker.app.oob import blob_key
 from discoworker.errors import CommError, DiscoError
 
@@ -49,6 +50,29 @@ class DDFS:
 
     #: The name a blob was pushed under: its URL's last part up to the ``$`` stamp.
     blob_name = staticmethod(blob_key)
+
+    def chunk(  # noqa: PLR0917 - the original's signature
+        self, tag: str, urls: Iterable[Any], replicas: Any = None, forceon: Any = (),
+        retries: int = 10, delayed: bool = False, update: bool = False,
+        token: str | None = None, chunk_size: int = CHUNK_SIZE,
+        max_record_size: int = MAX_RECORD_SIZE, **kwargs: Any,
+    ) -> tuple[dict[str, Any], list[list[str]]]:
+        """Read the records of each of ``urls`` (its lines, unless ``reader=`` says otherwise;
+        other keywords go to ``result_iterator``), store them as blobs of Disco's record format
+        of about ``chunk_size`` bytes, and add those to ``tag``; the tag and the blobs."""
+        from disco.core import result_iterator
+
+        kwargs.setdefault("reader", None)
+        kwargs.setdefault("ddfs", self.master)
+
+        def records_of(replicas: Any) -> Iterator[Any]:
+            return result_iterator([replicas], **kwargs)
+
+        inputs = [[u] if isinstance(u, str) else list(u) for u in urls]
+        ref = self._ref(tag, token, write=True)
+        blobs = chunk(self.port, ref, inputs, records_of, chunk_size=chunk_size,
+                      max_record_size=max_record_size, update=update)
+        return self.get(ref), blobs
 
     def put(self, tag: str, urls: list[list[str]], token: str | None = None) -> None:
         """Replace the blobs of ``tag`` (creating it) by ``urls``, lists of replica URLs."""
