@@ -12,7 +12,7 @@
 # node table, which the embedded master has not) and test_external (Disco's C external-worker
 # interface, which discoworker does not implement). test_50k (50,000 map tasks, past 300 s on
 # every master, the original's included) is counted as failed without running unless
-# DISCO_SUITE_50K=1, and so is test_pipe (1,000 map tasks, then 11 stages that each sort 10 M
+# DISCO_SUITE_50K=1 (its file's other test, test_five, runs), and so is test_pipe (1,000 map tasks, then 11 stages that each sort 10 M
 # records in one task: past any timeout of minutes here). See docs/compatibility.md ("Disco's test suite") for each known failure.
 #
 # usage: scripts/disco-suite.sh [test_name ...]     (default: the in-scope list below)
@@ -76,14 +76,18 @@ import unittest; print(unittest.defaultTestLoader.loadTestsFromName('$name').cou
         [[ $n =~ ^[0-9]+$ ]] || n=1
         if [ -n "${DISCO_SUITE_BUDGET:-}" ] && [ $((SECONDS - started)) -ge "$DISCO_SUITE_BUDGET" ]; then
             passed=0; result="not run (the run's budget of ${DISCO_SUITE_BUDGET} s was spent)"
-        elif [ "$name" = test_50k ] && [ "${DISCO_SUITE_50K:-0}" != 1 ]; then
-            passed=0; result="not run (50,000 tasks: past 300 s on every master; DISCO_SUITE_50K=1)"
         elif [ "$name" = test_pipe ] && [ "${DISCO_SUITE_50K:-0}" != 1 ]; then
             passed=0; result="not run (1,000 maps, then 11 sorts of 10 M records; DISCO_SUITE_50K=1)"
         else
+            # test_50k's file also holds test_five (5 map tasks): that one always runs.
+            local target=$name left=0 note=""
+            if [ "$name" = test_50k ] && [ "${DISCO_SUITE_50K:-0}" != 1 ]; then
+                target=test_50k.ManyMapTestCase.test_five; left=1
+                note=" (test_50k not run: 50,000 tasks, past 300 s on every master; DISCO_SUITE_50K=1)"
+            fi
             (cd "$TESTS" && DISCO_MASTER="$master" DISCOWORKER_DATA="$data" \
                 PYTHONPATH="$COMPAT:$TESTS:$TESTS/../examples" PYTHONWARNINGS=ignore \
-                timeout -k 10 "$TIMEOUT" "$PY" -m unittest -v "$name") >"$log" 2>&1
+                timeout -k 10 "$TIMEOUT" "$PY" -m unittest -v "$target") >"$log" 2>&1
             local rc=$?
             f=$(grep -oE 'failures=[0-9]+' "$log" | tail -n 1 | cut -d= -f2)
             e=$(grep -oE 'errors=[0-9]+' "$log" | tail -n 1 | cut -d= -f2)
@@ -93,9 +97,10 @@ import unittest; print(unittest.defaultTestLoader.loadTestsFromName('$name').cou
             elif ! grep -qE '^Ran [0-9]+ test' "$log"; then
                 passed=0; result="did not run: $(grep -E 'Error|error' "$log" | tail -n 1 | cut -c1-90)"
             else
-                passed=$((n - ${f:-0} - ${e:-0} - ${s:-0}))
+                passed=$((n - left - ${f:-0} - ${e:-0} - ${s:-0}))
                 [ $passed -ge 0 ] || passed=0
-                if [ $passed = "$n" ]; then result=ok; else
+                if [ $passed = "$n" ]; then result=ok
+                elif [ $passed = $((n - left)) ]; then result="ok$note"; else
                     result="FAILED: $(grep -E '^(ERROR|FAIL):' "$log" | sed -E 's/^(ERROR|FAIL): //; s/ \(.*//' | tr '\n' ' ' | cut -c1-60)"
                     [ "${s:-0}" = 0 ] || result="$result (skipped $s)"
                     # the last line of each traceback says why
