@@ -289,3 +289,42 @@ def test_oob_keys_are_checked_as_the_original_checks_them(master: Master) -> Non
     job = Job(name="ContractOOBKeys", master=master)
     with pytest.raises(DiscoError):
         job.oob_get("no spaces")
+
+
+ORIGINAL_CHUNKS = """
+import json, sys
+from disco.core import result_iterator
+from disco.ddfs import DDFS
+
+ours, theirs, path = sys.argv[1:]
+read = [r.decode() for r in result_iterator(["tag://" + ours])]
+DDFS().chunk(theirs, ["./" + path], chunk_size=10 * 1024)
+sys.stdout.write(json.dumps(read))
+"""
+
+
+@live_only
+def test_chunks_read_both_ways_with_the_original(tmp_path: Path) -> None:
+    # `ddfs chunk` data is Disco's record format in DDFS blobs: what either side chunked, the
+    # other reads with its default reader.
+    live = HttpMaster(LIVE)
+    lines = [f"line {i}\n" for i in range(30_000)]
+    text = tmp_path / "lines.txt"
+    text.write_text("".join(lines))
+    ours, theirs = fresh_tag("chunks-ours"), fresh_tag("chunks-theirs")
+    try:
+        from discoworker.app.chunking import chunk
+        from discoworker.app.readers import bytes_line_reader
+
+        blobs = chunk(live.ddfs, ours, [[text.as_uri()]],
+                      lambda reps: result_iterator(reps, bytes_line_reader, master=live),
+                      chunk_size=10 * 1024)
+        assert len(blobs) > 1
+        read = json.loads(run_original(ORIGINAL_CHUNKS, ours, theirs, text.name,
+                                       tmp_path=tmp_path))
+        assert read == lines
+        assert len(live.ddfs.blobs(theirs)) > 1
+        assert [r.decode() for r in result_iterator([f"tag://{theirs}"], master=live)] == lines
+    finally:
+        live.ddfs.delete(ours)
+        live.ddfs.delete(theirs)
