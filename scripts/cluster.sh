@@ -45,6 +45,7 @@
 #   directory. Mount namespaces end with their last process, so no mount is left. down works
 #   on whatever a failed `up` left, and `up` runs it first and again when it fails.
 set -euo pipefail
+CALLER_DIR=$PWD
 cd "$(dirname "$0")/.."
 TOP=$PWD
 VENV=${VENV:-.venv}
@@ -228,6 +229,7 @@ case "${1:-}" in
         shift
         [ -e "/run/netns/$(ns master)" ] || fail "no cluster (scripts/cluster.sh up)"
         VENV=$(cd "$VENV" && pwd)
+        cd "$CALLER_DIR"
         exec ip netns exec "$(ns master)" env DISCO_CLUSTER_MASTER="$URL" \
             DISCO_CLUSTER_NODE_DOWN="$TOP/scripts/cluster.sh node-down {host}" \
             DISCO_CLUSTER_LOGS="$DIR/root/log" DISCO_REAL_MASTER="$PREFIX" \
