@@ -52,36 +52,36 @@ def sum_words(records: Iterable[tuple[str, int]], params: Any) -> Iterator[tuple
         yield word, sum(n for _, n in group)
 
 
-def assignments(master: HttpMaster, jobname: str) -> list[tuple[str, int, str]]:
-    """(stage, task, host) for each "assigned" event of the job, in order."""
-    out = []
-    for event in master.events(jobname):
-        if m := re.fullmatch(r"(\w+):(\d+) assigned to (\S+)", event.message):
-            out.append((m[1], int(m[2]), m[3]))
-    return out
-
-
 def lose_a_node_while_maps_run(master: HttpMaster, jobname: str, nodes: list[str]) -> str:
-    """Wait until a map runs on the last node of ``nodes``, then stop that node; its name."""
+    """Once the last node of ``nodes`` has finished a map (its output now lives there) and runs
+    another, stop every process of that node; its name."""
     victim = nodes[-1]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if any(stage == "map" and host == victim for stage, _, host in assignments(master, jobname)):
-            time.sleep(1.0)  # the task is running: its worker has started and is sleeping
-            stop_node(victim)
-            return victim
+        done_at = None
+        for i, event in enumerate(master.events(jobname)):
+            if event.message.startswith("SYS: [map:") and event.message.endswith(f"from {victim}"):
+                done_at = i if done_at is None else done_at
+            elif done_at is not None and re.fullmatch(rf"map:\d+ assigned to {victim}", event.message):
+                time.sleep(1.0)  # the task is running: its worker has started and is sleeping
+                stop_node(victim)
+                return victim
         time.sleep(0.2)
-    pytest.fail(f"no map of {jobname} was given to {victim} within 120 s")
+    pytest.fail(f"{victim} did not finish a map and start another of {jobname} within 120 s")
 
 
 def check_moved(master: HttpMaster, jobname: str, victim: str) -> None:
-    """Every map task the lost node held was given again to another node."""
-    given = assignments(master, jobname)
-    lost = {task for stage, task, host in given if stage == "map" and host == victim}
-    assert lost, f"no map task ran on {victim}"
-    lost_at = max(i for i, (s, _, h) in enumerate(given) if s == "map" and h == victim)
-    again = {task for stage, task, host in given[lost_at + 1 :] if stage == "map" and host != victim}
-    assert again, f"no map task was given to another node after {victim} was lost: {given}"
+    """The maps that failed with the lost node ran again, each on another node."""
+    events = [e.message for e in master.events(jobname)]
+    failed = [
+        (i, m[1]) for i, msg in enumerate(events)
+        if (m := re.fullmatch(rf'Task map:(\d+) failed on "{victim}".*', msg))
+    ]
+    assert failed, f"no map task failed on {victim} when it was lost: {events}"
+    for i, task in failed:
+        again = [m[1] for msg in events[i + 1 :]
+                 if (m := re.fullmatch(rf"map:{task} assigned to (\S+)", msg))]
+        assert again and again[0] != victim, (task, again)
 
 
 def test_a_node_lost_mid_map_stage_moves_its_tasks_and_the_count_is_exact(
