@@ -7,6 +7,8 @@
 #        scripts/cluster.sh run CMD...       run CMD as the cluster's client (see below)
 #        scripts/cluster.sh node-down HOST   stop every process of a node (a lost machine)
 #        scripts/cluster.sh logs             print the master's log files
+#        scripts/cluster.sh check-logs       fail if the master's logs or job events show a
+#                                            worker protocol error
 #   VENV=.venv                  the venv whose bin/ comes first on the workers' PATH
 #   DISCO_REAL_MASTER=~/.cache/disco-real-master   the build (PREFIX of build.sh); built if absent
 #   DISCO_CLUSTER_DIR=/tmp/discoworker-cluster     settings, logs, each host's data (removed by down)
@@ -238,5 +240,16 @@ case "${1:-}" in
         [ -n "${2:-}" ] || fail "usage: scripts/cluster.sh node-down HOST"
         kill_host "$2"; say "$2: every process stopped" ;;
     logs) cat "$DIR"/root/log/*.log ;;
-    *) echo "usage: scripts/cluster.sh up|down|status|run CMD...|node-down HOST|logs" >&2; exit 2 ;;
+    check-logs)
+        # The master's logs and the events of every job it still holds: a worker that broke the
+        # protocol shows there as one of these (disco_worker.erl, worker_runtime.erl,
+        # worker_throttle.erl, event_server.erl).
+        [ -d "$DIR/root/log" ] || fail "no cluster logs at $DIR/root/log"
+        if grep -rn -e "Could not parse worker event" -e "Unknown message" -e "behaving badly" \
+               "$DIR/root/log" "$DIR/root/data/_disco_8989" >&2; then
+            fail "worker protocol errors in the cluster's logs (above)"
+        fi
+        say "no worker protocol error in the cluster's logs" ;;
+    *) echo "usage: scripts/cluster.sh up|down|status|run CMD...|node-down HOST|logs|check-logs" >&2
+       exit 2 ;;
 esac

@@ -94,3 +94,17 @@ def nodes(cluster: HttpMaster) -> Iterator[list[str]]:
     """The cluster's nodes, every one up and whitelisted before and after the test."""
     yield wait_for_nodes(cluster)
     wait_for_nodes(cluster)
+
+
+#: What a real master writes when a worker breaks the protocol (disco_worker.erl,
+#: worker_runtime.erl, worker_throttle.erl, event_server.erl).
+PROTOCOL_ERRORS = ("Could not parse worker event", "Unknown message", "behaving badly")
+
+
+def purge_checked(master: HttpMaster, jobname: str) -> None:
+    """Fail if the job's events show a worker protocol error; then purge the job."""
+    bad = [
+        e.message for e in master.events(jobname) if any(p in e.message for p in PROTOCOL_ERRORS)
+    ]
+    assert not bad, f"worker protocol errors in {jobname}'s events: {bad}"
+    master.purge(jobname)

@@ -11,7 +11,7 @@ from typing import Any
 
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.job import Job, result_iterator
-from tests.cluster.conftest import needs_cluster, post_ctrl
+from tests.cluster.conftest import needs_cluster, post_ctrl, purge_checked
 
 pytestmark = needs_cluster
 
@@ -28,15 +28,18 @@ def slow_split(line: str, params: Any) -> Iterator[tuple[str, int]]:
 
 def run_and_where(master: HttpMaster, name: str) -> set[str]:
     """Run a map-only job; the hosts its tasks were given to (its count checked exact)."""
-    job = Job(name=name, master=master).run(input=[f"raw://{line}" for line in LINES], map=slow_split)
+    job = Job(name=name, master=master).run(
+        input=[f"raw://{line}" for line in LINES], map=slow_split
+    )
     results = job.wait(timeout=240)
     got = collections.Counter(w for w, _ in result_iterator(results, master=master))
     assert got == collections.Counter(w for line in LINES for w in line.split())
     hosts = {
-        m[1] for e in master.events(job.name)
+        m[1]
+        for e in master.events(job.name)
         if (m := re.fullmatch(r"map:\d+ assigned to (\S+)", e.message))
     }
-    job.purge()
+    purge_checked(master, job.name)
     return hosts
 
 

@@ -16,7 +16,7 @@ from discoworker.adapters.ddfs_http import HttpDdfs
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.classic import this_host, this_inputs
 from discoworker.job import Job, result_iterator
-from tests.cluster.conftest import needs_cluster
+from tests.cluster.conftest import needs_cluster, purge_checked
 
 pytestmark = needs_cluster
 
@@ -64,7 +64,9 @@ def test_a_word_count_over_a_tag_with_two_replicas_per_blob(
     tag = f"cluster:words:{uuid.uuid4().hex[:12]}"
     texts = [blob_text(i) for i in range(9)]
     try:
-        placed = [ddfs.push(tag, f"part{i}.txt", io.BytesIO(t.encode())) for i, t in enumerate(texts)]
+        placed = [
+            ddfs.push(tag, f"part{i}.txt", io.BytesIO(t.encode())) for i, t in enumerate(texts)
+        ]
         # Each blob: two replicas, on two different nodes of the cluster; all nodes used.
         for replicas in placed:
             assert len(replicas) == 2
@@ -96,6 +98,6 @@ def test_a_word_count_over_a_tag_with_two_replicas_per_blob(
         assert all(host == machine for host, machine, *_ in reduces)
         assert all(set(inputs) - {host} for host, _, *inputs in reduces), reduces
         assert len({h for _, _, *inputs in reduces for h in inputs}) >= 2
-        job.purge()
+        purge_checked(cluster, job.name)
     finally:
         ddfs.delete(tag)

@@ -21,7 +21,7 @@ import pytest
 
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.job import Job, result_iterator
-from tests.cluster.conftest import CLUSTER, needs_cluster
+from tests.cluster.conftest import CLUSTER, needs_cluster, purge_checked
 
 pytestmark = needs_cluster
 
@@ -46,7 +46,11 @@ def run_original(script: str, *args: str, tmp_path: Path, timeout: float = TIMEO
         env.pop(name, None)
     done = subprocess.run(
         [str(ORIGINAL_PYTHON), "-W", "ignore", str(path), *args],
-        capture_output=True, env=env, cwd=tmp_path, timeout=timeout, check=False,
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=timeout,
+        check=False,
     )
     if done.returncode != 0:
         pytest.fail(
@@ -90,7 +94,7 @@ def test_the_original_reads_our_map_results_from_all_three_nodes(
     assert collections.Counter(w for w, _ in ours) == collections.Counter(
         w for line in LINES for w in line.split(",")
     )
-    job.purge()
+    purge_checked(cluster, job.name)
 
 
 ORIGINAL_MAP_ONLY = """
@@ -122,4 +126,4 @@ def test_we_read_the_original_map_results_from_all_three_nodes(
     for word, count in result_iterator(out["results"], master=cluster):
         got[word.decode() if isinstance(word, bytes) else word] += count
     assert got == collections.Counter(w for line in LINES for w in line.split(","))
-    cluster.purge(out["name"])
+    purge_checked(cluster, out["name"])

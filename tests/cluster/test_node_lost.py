@@ -17,7 +17,7 @@ import pytest
 
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.job import Job, result_iterator
-from tests.cluster.conftest import needs_cluster, stop_node, wait_for_nodes
+from tests.cluster.conftest import needs_cluster, purge_checked, stop_node, wait_for_nodes
 from tests.cluster.test_interop import run_original
 
 pytestmark = needs_cluster
@@ -62,7 +62,9 @@ def lose_a_node_while_maps_run(master: HttpMaster, jobname: str, nodes: list[str
         for i, event in enumerate(master.events(jobname)):
             if event.message.startswith("SYS: [map:") and event.message.endswith(f"from {victim}"):
                 done_at = i if done_at is None else done_at
-            elif done_at is not None and re.fullmatch(rf"map:\d+ assigned to {victim}", event.message):
+            elif done_at is not None and re.fullmatch(
+                rf"map:\d+ assigned to {victim}", event.message
+            ):
                 time.sleep(1.0)  # the task is running: its worker has started and is sleeping
                 stop_node(victim)
                 return victim
@@ -74,13 +76,17 @@ def check_moved(master: HttpMaster, jobname: str, victim: str) -> None:
     """The maps that failed with the lost node ran again, each on another node."""
     events = [e.message for e in master.events(jobname)]
     failed = [
-        (i, m[1]) for i, msg in enumerate(events)
+        (i, m[1])
+        for i, msg in enumerate(events)
         if (m := re.fullmatch(rf'Task map:(\d+) failed on "{victim}".*', msg))
     ]
     assert failed, f"no map task failed on {victim} when it was lost: {events}"
     for i, task in failed:
-        again = [m[1] for msg in events[i + 1 :]
-                 if (m := re.fullmatch(rf"map:{task} assigned to (\S+)", msg))]
+        again = [
+            m[1]
+            for msg in events[i + 1 :]
+            if (m := re.fullmatch(rf"map:{task} assigned to (\S+)", msg))
+        ]
         assert again and again[0] != victim, (task, again)
 
 
@@ -88,8 +94,11 @@ def test_a_node_lost_mid_map_stage_moves_its_tasks_and_the_count_is_exact(
     cluster: HttpMaster, nodes: list[str]
 ) -> None:
     job = Job(name="ClusterNodeLost", master=cluster).run(
-        input=[f"raw://{line}" for line in lines()], map=slow_map, reduce=sum_words,
-        partitions=3, sort=True,
+        input=[f"raw://{line}" for line in lines()],
+        map=slow_map,
+        reduce=sum_words,
+        partitions=3,
+        sort=True,
     )
     victim = lose_a_node_while_maps_run(cluster, job.name, nodes)
     results = job.wait(timeout=TIMEOUT)
@@ -100,7 +109,7 @@ def test_a_node_lost_mid_map_stage_moves_its_tasks_and_the_count_is_exact(
     assert collections.Counter(dict(records)) == expected()
     check_moved(cluster, job.name, victim)
     wait_for_nodes(cluster)
-    job.purge()
+    purge_checked(cluster, job.name)
 
 
 ORIGINAL_SLOW_JOB = """
@@ -151,4 +160,4 @@ def test_the_original_library_loses_a_node_mid_map_stage_too(
     assert collections.Counter(counts) == expected()
     check_moved(cluster, name, victim)
     wait_for_nodes(cluster)
-    cluster.purge(name)
+    purge_checked(cluster, name)

@@ -14,7 +14,7 @@ from discoworker.adapters.master_http import HttpMaster
 from discoworker.job import Job, result_iterator
 from discoworker.pipeline import Stage
 from discoworker.pipeline import Worker as PipelineWorker
-from tests.cluster.conftest import needs_cluster
+from tests.cluster.conftest import needs_cluster, purge_checked
 
 pytestmark = needs_cluster
 
@@ -73,4 +73,4 @@ def test_the_five_groupings_across_three_nodes(cluster: HttpMaster, nodes: list[
     assert tasks["node"] == len(assigned["label"])
     assert tasks["all"] == 1
     assert set().union(*assigned.values()) <= set(nodes)
-    job.purge()
+    purge_checked(cluster, job.name)
