@@ -106,6 +106,7 @@ down() {
         kill_host "$h"
         if [ -e "/run/netns/$(ns "$h")" ]; then ip netns del "$(ns "$h")" || say "could not delete $(ns "$h")"; fi
         rm -rf "/etc/netns/$(ns "$h")"
+        rmdir /etc/netns 2>/dev/null || true  # only when nothing else uses it
     done
     rm -rf "$DIR"
     say "down: no namespace, link, process or directory of the cluster left"
