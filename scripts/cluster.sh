@@ -5,7 +5,10 @@
 #
 # usage: scripts/cluster.sh up|down|status
 #        scripts/cluster.sh run CMD...       run CMD as the cluster's client (see below)
-#        scripts/cluster.sh node-down HOST   stop every process of a node (a lost machine)
+#        scripts/cluster.sh node-down HOST [--for-good]   stop every process of a node (a lost
+#                                            machine); --for-good: the master cannot start it
+#                                            again until `node-up HOST`
+#        scripts/cluster.sh node-up HOST     let the master start it again
 #        scripts/cluster.sh logs             print the master's log files
 #        scripts/cluster.sh check-logs       fail if the master's logs or job events show a
 #                                            worker protocol error
@@ -138,6 +141,8 @@ case "\$host" in
   *) echo "ssh: \$host is not a host of this cluster" >&2; exit 255 ;;
 esac
 [ -e /run/netns/dwc-\$host ] || { echo "ssh: \$host is down (no namespace dwc-\$host)" >&2; exit 255; }
+# scripts/cluster.sh node-down HOST --for-good: the machine does not answer any more.
+[ ! -e "$DIR/hosts/\$host/gone" ] || { echo "ssh: connect to host \$host: No route to host" >&2; exit 255; }
 exec ip netns exec dwc-\$host unshare --uts sh -c '
   hostname "\$0" &&
   mount --bind "$DIR/hosts/\$0/data" "$DIR/root/data" &&
@@ -238,8 +243,13 @@ case "${1:-}" in
             DISCO_CLUSTER_LOGS="$DIR/root/log" DISCO_REAL_MASTER="$PREFIX" \
             PATH="$VENV/bin:$PATH" "$@" ;;
     node-down)
-        [ -n "${2:-}" ] || fail "usage: scripts/cluster.sh node-down HOST"
-        kill_host "$2"; say "$2: every process stopped" ;;
+        [ -n "${2:-}" ] || fail "usage: scripts/cluster.sh node-down HOST [--for-good]"
+        [ -d "$DIR/hosts/$2" ] || fail "$2 is not a host of the cluster"
+        if [ "${3:-}" = --for-good ]; then touch "$DIR/hosts/$2/gone"; fi
+        kill_host "$2"; say "$2: every process stopped${3:+, and the master cannot start it again (node-up $2)}" ;;
+    node-up)
+        [ -d "$DIR/hosts/${2:-}" ] || fail "usage: scripts/cluster.sh node-up HOST"
+        rm -f "$DIR/hosts/$2/gone"; say "$2: the master may start it again" ;;
     logs) cat "$DIR"/root/log/*.log ;;
     check-logs)
         # The master's logs and the events of every job it still holds: a worker that broke the
@@ -251,6 +261,6 @@ case "${1:-}" in
             fail "worker protocol errors in the cluster's logs (above)"
         fi
         say "no worker protocol error in the cluster's logs" ;;
-    *) echo "usage: scripts/cluster.sh up|down|status|run CMD...|node-down HOST|logs|check-logs" >&2
+    *) echo "usage: scripts/cluster.sh up|down|status|run CMD...|node-down HOST|node-up HOST|logs|check-logs" >&2
        exit 2 ;;
 esac
