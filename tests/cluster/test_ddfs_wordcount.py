@@ -101,3 +101,36 @@ def test_a_word_count_over_a_tag_with_two_replicas_per_blob(
         purge_checked(cluster, job.name)
     finally:
         ddfs.delete(tag)
+
+
+def map_read(line: str, params: Any) -> Iterator[tuple[str, str]]:
+    yield this_host(), line
+
+
+def test_a_map_reads_the_replica_on_its_own_node_whichever_comes_first(
+    cluster: HttpMaster, nodes: list[str]
+) -> None:
+    # Two blobs of different texts, each on two nodes; then a tag whose inputs are each one
+    # replica of the first and one of the second, on two different nodes, in both orders. A
+    # map reads the text of the replica on the node it runs on, never the other one's.
+    ddfs = HttpDdfs(cluster.url, replicas=2)
+    scratch = f"cluster:scratch:{uuid.uuid4().hex[:12]}"
+    tag = f"cluster:local:{uuid.uuid4().hex[:12]}"
+    try:
+        first = ddfs.push(scratch, "first.txt", io.BytesIO(b"first"))
+        second = ddfs.push(scratch, "second.txt", io.BytesIO(b"second"))
+        a, b = next((x, y) for x in first for y in second if host_of(x) != host_of(y))
+        text = {a: "first", b: "second"}
+        inputs = [[a, b], [b, a]] * 3
+        ddfs.tag(tag, inputs)
+        job = Job(name="ClusterLocalReplica", master=cluster).run(
+            input=[f"tag://{tag}"], map=map_read
+        )
+        read = list(result_iterator(job.wait(timeout=TIMEOUT), master=cluster))
+        assert len(read) == len(inputs)
+        by_host = {host_of(a): text[a], host_of(b): text[b]}
+        assert all(by_host[host] == line for host, line in read), (by_host, read)
+        purge_checked(cluster, job.name)
+    finally:
+        for t in (tag, scratch):
+            ddfs.delete(t)
