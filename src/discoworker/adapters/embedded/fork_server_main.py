@@ -35,6 +35,13 @@ PRELOAD = (
     "discoworker.classic",
     "discoworker.pipeline",
     "discoworker.task_io",
+    # What a task imports as it runs: the job's globals, its status lines' figures.
+    "discoworker.app.job_globals",
+    "discoworker.app.job",
+    "discoworker.app.results",
+    "discoworker.domain.progress",
+    "discoworker.domain.events",
+    "pkgutil",
     "cloudpickle",
 )
 LIFELINE_ENV = "DISCOWORKER_LIFELINE"
