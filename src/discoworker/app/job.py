@@ -95,6 +95,11 @@ class Job:
 
     def run(self, **jobargs: Any) -> Job:
         """Pack the job with ``jobargs``, submit it, and take the name the master gives it."""
+        warm = getattr(self.master, "warm", None)
+        if callable(warm):
+            # A master that can get ready for the job (start processes) does so meanwhile.
+            with contextlib.suppress(Exception):
+                warm(self.worker.jobenvs(self, **jobargs))
         pack = self.worker.jobpack(self, **jobargs)
         self.name = self.master.submit(pack.dumps())
         self._submitted = True

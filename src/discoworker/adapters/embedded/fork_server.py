@@ -2,25 +2,35 @@
 
 Starting a Python interpreter and importing discoworker costs a task most of its fixed cost.
 For a job whose worker is discoworker's own program (``discoworker_task.py``, run by
-``python3``), the embedded master starts one server per job, in the job home with the job's
-environment, which preloads the job's ``lib/`` copy of discoworker; each task is then a fresh
-fork of it (``fork_server_main``): its own process and session, fds 0-2 its protocol pipes,
-the lifeline inherited. Anything else (another worker program, no ``pidfd`` support, a server
-that cannot start) runs as a plain subprocess. ``DISCOWORKER_FORK_SERVER=0`` turns it off.
+``python3``), each task is a fresh fork of a server that preloaded the job's ``lib/`` copy of
+discoworker (``fork_server_main``): its own process and session, fds 0-2 its protocol pipes,
+the lifeline inherited.
+
+The server of a job is itself forked, per job, from a *shared* server (:class:`SharedServers`)
+that the master starts once for every job whose ``lib/`` is the same shared copy and whose
+interpreter settings are the same, so a job does not wait for an interpreter to start and
+import discoworker either; the master may start it early (``warm``), while the client packs the
+job. A job that cannot share one (its ``lib/`` not shared, other ``PYTHONPATH`` entries) gets
+a server of its own started in its home. Anything else (another worker program, no ``pidfd``
+support, a server that cannot start) runs as a plain subprocess. ``DISCOWORKER_FORK_SERVER=0``
+turns it all off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeAlias
 
 from discoworker.adapters.embedded._log import get_logger
 from discoworker.adapters.transport_stdio import LIFELINE_ENV
@@ -35,6 +45,13 @@ SWITCH_ENV = "DISCOWORKER_FORK_SERVER"
 #: How long a task waits for the server to fork it (its first one: the server's imports).
 START_TIMEOUT = 60.0
 _SOURCE = Path(__file__).with_name("fork_server_main.py")
+#: Environment read as an interpreter starts (or by its first imports): jobs share a server
+#: only when theirs is the same.
+STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG", "LD_", "TMPDIR")
+#: Shared servers kept at once (each holds its own imports); the least recently used goes.
+SHARED_MAX = 2
+#: How long a server that is told to end may take before it is killed.
+END_GRACE = 5.0
 
 
 class _Unusable(Exception):
@@ -44,24 +61,31 @@ class _Unusable(Exception):
 class ForkedTask:
     """A task process forked by a server: the part of ``subprocess.Popen`` a master uses."""
 
-    def __init__(self, pid: int, pidfd: int, status: socket.socket, stdin: IO[bytes]) -> None:
+    def __init__(
+        self, pid: int, pidfd: int, status: socket.socket, stdin: IO[bytes] | None
+    ) -> None:
         self.pid = pid
         self.stdin: IO[bytes] | None = stdin
         self.returncode: int | None = None
         self._pidfd = pidfd
         self._status = status
+        self._told = b""
         self._lock = threading.Lock()
 
-    def wait(self) -> int:
-        """Its exit code (``-N``: killed by signal N), once the server has reaped it."""
+    def wait(self, timeout: float | None = None) -> int:
+        """Its exit code (``-N``: killed by signal N), once the server has reaped it;
+        ``subprocess.TimeoutExpired`` after ``timeout`` seconds, as ``Popen.wait``."""
         if self.returncode is not None:
             return self.returncode
-        told = b""
-        while chunk := self._status.recv(64):
-            told += chunk
+        self._status.settimeout(timeout)
+        try:
+            while chunk := self._status.recv(64):
+                self._told += chunk
+        except TimeoutError:
+            raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0) from None
         self._status.close()
         try:
-            code = int(told.split(b"\n")[0])
+            code = int(self._told.split(b"\n")[0])
         except ValueError:
             # The server died before it could tell: the task went with it (lifeline, kill).
             self._signal(signal.SIGKILL)
@@ -74,6 +98,14 @@ class ForkedTask:
     def kill(self) -> None:
         """SIGKILL, through its pidfd: never another process that reused its pid."""
         self._signal(signal.SIGKILL)
+
+    def exited(self) -> bool:
+        """True once the process has ended (reaped or not)."""
+        with self._lock:
+            if self.returncode is not None:
+                return True
+            ready, _, _ = select.select([self._pidfd], [], [], 0)
+            return bool(ready)
 
     def _signal(self, signum: int) -> None:
         with self._lock:
@@ -95,14 +127,78 @@ def forkable(program: Path) -> bool:
         return False
 
 
-class ForkServer:
-    """One job's fork server, started on the first :meth:`spawn`, ended by :meth:`close`."""
+def _answer(mine: socket.socket) -> tuple[int, int] | None:
+    """The pid and pidfd a server answers on a status socket; None if it does not in time
+    (a first request waits for the server's imports)."""
+    mine.settimeout(START_TIMEOUT)
+    try:
+        msg, fds, _, _ = socket.recv_fds(mine, 64, 1)
+    except OSError:  # TimeoutError included
+        msg, fds = b"", []
+    mine.settimeout(None)
+    if not msg.endswith(b"\n") or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        return None
+    try:
+        return int(msg), fds[0]
+    except ValueError:
+        os.close(fds[0])
+        return None
 
-    def __init__(self, program: Path, env: Mapping[str, str]) -> None:
+
+def _popen_server(
+    python: str, cwd: Path, env: Mapping[str, str], lifeline: int, program: str
+) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """A server process (``program`` empty: a shared one) and the socket that asks it."""
+    control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        proc = subprocess.Popen(
+            [python, "-c", _SOURCE.read_text(), str(theirs.fileno()), program],
+            cwd=cwd,
+            env={**env, LIFELINE_ENV: str(lifeline)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(theirs.fileno(), lifeline),
+        )
+    except BaseException:
+        control.close()
+        raise
+    finally:
+        theirs.close()
+    return proc, control
+
+
+def _end_server(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a server told to end (its request socket closed); killed if it does not."""
+    if proc.poll() is None:
+        try:
+            proc.wait(timeout=END_GRACE)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class ForkServer:
+    """One job's fork server, started on the first :meth:`spawn`, ended by :meth:`close`.
+
+    With ``shared``, it is forked from a shared server when the job can share one.
+    """
+
+    def __init__(
+        self, program: Path, env: Mapping[str, str], shared: SharedServers | None = None
+    ) -> None:
         self._program = program
         self._env = dict(env)
+        self._shared = shared
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        #: The job server forked from a shared server (instead of ``_proc``).
+        self._child: ForkedTask | None = None
         self._control: socket.socket | None = None
         self._broken = False
         self._closed = False
@@ -127,15 +223,8 @@ class ForkServer:
             theirs.close()
             # A first task waits for the server's imports; a server that never answers is
             # given up (the task then starts as a subprocess).
-            mine.settimeout(START_TIMEOUT)
-            try:
-                msg, fds, _, _ = socket.recv_fds(mine, 64, 1)
-            except TimeoutError:
-                msg, fds = b"", []
-            mine.settimeout(None)
-            if not msg.endswith(b"\n") or len(fds) != 1:
-                for fd in fds:
-                    os.close(fd)
+            answer = _answer(mine)
+            if answer is None:
                 with self._lock:
                     self._fail("the fork server did not start a task")
                 raise _Unusable
@@ -148,42 +237,36 @@ class ForkServer:
             if isinstance(e, _Unusable):
                 return None
             raise
-        return ForkedTask(int(msg), fds[0], mine, os.fdopen(in_w, "wb"))
+        return ForkedTask(answer[0], answer[1], mine, os.fdopen(in_w, "wb"))
 
     def _start(self, lifeline: int) -> socket.socket | None:
         if self._broken or self._closed:
             return None
-        if self._proc is not None and self._proc.poll() is None and self._control is not None:
+        if self._control is not None:
+            if self._child is not None and self._child.exited():
+                self._fail(f"the job's fork server ended (pid {self._child.pid})")
+                return None
+            if self._proc is not None and self._proc.poll() is not None:
+                self._fail(f"the fork server ended (exit code {self._proc.returncode})")
+                return None
             return self._control
-        if self._proc is not None:
-            self._fail(f"the fork server ended (exit code {self._proc.returncode})")
-            return None
+        if self._shared is not None:
+            forked = self._shared.job(self._program, self._env, lifeline)
+            if forked is not None:
+                self._control, self._child = forked
+                return self._control
         python = shutil.which("python3", path=self._env.get("PATH"))
         if python is None:
             self._fail("no python3 on the workers' PATH")
             return None
-        control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**self._env, LIFELINE_ENV: str(lifeline)}
         try:
-            self._proc = subprocess.Popen(
-                [python, "-c", _SOURCE.read_text(), str(theirs.fileno()), str(self._program)],
-                cwd=self._program.parent,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=(theirs.fileno(), lifeline),
+            self._proc, self._control = _popen_server(
+                python, self._program.parent, self._env, lifeline, str(self._program)
             )
         except OSError as e:
-            control.close()
             self._fail(f"the fork server could not be started: {e}")
             return None
-        finally:
-            theirs.close()
-        self._control = control
-        return control
+        return self._control
 
     def _fail(self, why: str) -> None:
         log.warning("fork_server.unusable", program=str(self._program), why=why)
@@ -200,11 +283,178 @@ class ForkServer:
         if self._control is not None:
             self._control.close()
             self._control = None
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
+        child, self._child = self._child, None
+        if child is not None:
             try:
-                proc.wait(timeout=5)
+                child.wait(timeout=END_GRACE)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                child.kill()
+                child.wait()
+        if self._proc is not None:
+            _end_server(self._proc)
+
+
+#: What makes two jobs able to share a server: the interpreter, the shared lib/ (its real
+#: path, named by its content) and the environment an interpreter reads as it starts.
+_Key: TypeAlias = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+class _Shared:
+    """One shared server: its process, the socket that asks it, its run directory."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], control: socket.socket, run: Path) -> None:
+        self.proc = proc
+        self.control = control
+        self.run = run
+        self.lock = threading.Lock()
+
+    def job(self, spec: bytes) -> tuple[socket.socket, ForkedTask] | None:
+        """A job server forked from this one and the socket that asks it; None if this one
+        did not answer (it died, most likely)."""
+        job_mine, job_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with self.lock:
+                socket.send_fds(self.control, [b"job " + spec], [job_theirs.fileno(),
+                                                                 theirs.fileno()])
+        except OSError:
+            job_mine.close()
+            mine.close()
+            return None
+        finally:
+            job_theirs.close()
+            theirs.close()
+        answer = _answer(mine)
+        if answer is None:
+            job_mine.close()
+            mine.close()
+            return None
+        return job_mine, ForkedTask(answer[0], answer[1], mine, None)
+
+    def close(self) -> None:
+        # Its job servers go on: each ends with its job (or the lifeline).
+        with self.lock:
+            self.control.close()
+        _end_server(self.proc)
+        shutil.rmtree(self.run, ignore_errors=True)
+
+
+class SharedServers:
+    """The shared fork servers of one master, one per :data:`_Key`, their run directories
+    under ``runs`` (a directory each, whose ``lib`` leads to the shared copy: a job's own
+    ``PYTHONPATH`` text, relative to it, finds what it will find in the job home)."""
+
+    def __init__(self, runs: Path) -> None:
+        self._runs = runs
+        self._lock = threading.Lock()
+        self._servers: dict[_Key, _Shared] = {}
+        self._pruned = False
+
+    @staticmethod
+    def key(lib: Path, env: Mapping[str, str]) -> _Key | None:
+        """What a job whose ``lib/`` leads to ``lib`` (the master's shared copy), run with
+        ``env``, needs of a shared server; None when it cannot share one (a PYTHONPATH entry
+        that leads elsewhere in its home, no python3)."""
+        for entry in env.get("PYTHONPATH", "").split(os.pathsep):
+            if not (os.path.isabs(entry) or entry == "lib" or entry.startswith("lib/")):
+                return None
+        python = shutil.which("python3", path=env.get("PATH"))
+        if python is None:
+            return None
+        try:
+            shared = lib.resolve(strict=True)
+        except OSError:
+            return None
+        startup = tuple(sorted((k, v) for k, v in env.items() if k.startswith(STARTUP_PREFIXES)))
+        return os.path.realpath(python), str(shared), startup
+
+    def warm(self, lib: Path, env: Mapping[str, str], lifeline: int) -> None:
+        """Start the shared server that a job with the shared ``lib`` and ``env`` would use,
+        unless it runs already."""
+        key = self.key(lib, env)
+        if key is not None:
+            with self._lock:
+                self._server(key, env, lifeline)
+
+    def job(
+        self, program: Path, env: Mapping[str, str], lifeline: int
+    ) -> tuple[socket.socket, ForkedTask] | None:
+        """A server for the job of ``program``, forked from a shared server (started or, if
+        it died, restarted here); None when the job cannot share one."""
+        lib = program.parent / "lib"
+        key = self.key(lib, env) if lib.is_symlink() else None
+        if key is None:
+            return None
+        spec = json.dumps(
+            {"home": str(program.parent), "program": str(program), "env": dict(env)}
+        ).encode()
+        for _ in range(2):
+            with self._lock:
+                server = self._server(key, env, lifeline)
+            if server is None:
+                return None
+            forked = server.job(spec)
+            if forked is not None:
+                return forked
+            log.warning("fork_server.shared_restarted", lib=key[1],
+                        code=server.proc.poll())
+            with self._lock:
+                if self._servers.get(key) is server:
+                    del self._servers[key]
+            server.close()
+        return None
+
+    def _server(self, key: _Key, env: Mapping[str, str], lifeline: int) -> _Shared | None:
+        server = self._servers.pop(key, None)
+        if server is not None and server.proc.poll() is not None:
+            server.close()
+            server = None
+        if server is None:
+            server = self._start(key, env, lifeline)
+            if server is None:
+                return None
+            while len(self._servers) >= SHARED_MAX:
+                oldest = next(iter(self._servers))
+                self._servers.pop(oldest).close()
+        self._servers[key] = server  # the most recently used last
+        return server
+
+    def _start(self, key: _Key, env: Mapping[str, str], lifeline: int) -> _Shared | None:
+        python, lib, _ = key
+        try:
+            self._runs.mkdir(parents=True, exist_ok=True)
+            self._prune()
+            run = Path(tempfile.mkdtemp(dir=self._runs, prefix=f"{os.getpid()}-"))
+        except OSError as e:
+            log.warning("fork_server.shared_unusable", why=str(e))
+            return None
+        try:
+            os.symlink(lib, run / "lib", target_is_directory=True)
+            proc, control = _popen_server(python, run, env, lifeline, "")
+        except OSError as e:
+            log.warning("fork_server.shared_unusable", why=str(e))
+            shutil.rmtree(run, ignore_errors=True)
+            return None
+        return _Shared(proc, control, run)
+
+    def _prune(self) -> None:
+        # Run directories of masters that are gone (killed before they could remove them).
+        if self._pruned:
+            return
+        self._pruned = True
+        for entry in self._runs.iterdir():
+            try:
+                os.kill(int(entry.name.split("-")[0]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry, ignore_errors=True)
+            except (ValueError, PermissionError):
+                pass
+
+    def close(self) -> None:
+        """End every shared server (jobs still running keep their own job servers); a later
+        job starts a new one."""
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for server in servers:
+            server.close()

@@ -1,4 +1,4 @@
-"""The fork server's own program: run as ``python3 -c <this file's text>`` in a job home.
+"""The fork server's own program: run as ``python3 -c <this file's text>``.
 
 Stdlib only at the top: it is the embedded master's code, while the modules it preloads are
 the job's (``lib/`` of the job home, first on ``PYTHONPATH``). It imports them once, then
@@ -7,16 +7,25 @@ protocol pipes as fds 0-2, closes every other descriptor but the lifeline, and r
 worker program as ``__main__``, exactly as a newly started interpreter would. No task code
 ever runs in the server, so nothing one task does reaches the next.
 
+It runs in one of two roles. Given a worker program, it is one job's server, started in the
+job home. Given none, it is a *shared* server, started once for every job whose ``lib/`` has
+the same content (the master's shared copy) and the same interpreter settings: it forks, per
+job, a job server (a ``job`` request) that moves into the job's home, takes the job's
+environment and path, and then serves that job's tasks as above. Nothing of one job reaches
+the next either: each job's server is a fresh fork of one that never ran job code.
+
 Requests arrive on a ``SOCK_SEQPACKET`` socket (argv[1]), one per task, carrying three
-descriptors: the task's stdin (read end), its stdout/stderr (write end) and a status socket.
-On the status socket the server answers the child's pid (with a pidfd of it, for a kill that
-cannot hit a reused pid), and later its exit code as ``subprocess`` gives it (``-N``: killed
-by signal N). End of file on the request socket or on the lifeline ends the server and every
-task it started.
+descriptors: the task's stdin (read end), its stdout/stderr (write end) and a status socket
+(a ``job`` request: the job server's own request socket and a status socket, with the job's
+home, program and environment as JSON). On the status socket the server answers the child's
+pid (with a pidfd of it, for a kill that cannot hit a reused pid), and later its exit code as
+``subprocess`` gives it (``-N``: killed by signal N). End of file on the request socket or on
+the lifeline ends the server and every process it started.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -45,6 +54,8 @@ PRELOAD = (
     "cloudpickle",
 )
 LIFELINE_ENV = "DISCOWORKER_LIFELINE"
+#: The largest request (a ``job`` request carries the job's environment).
+REQUEST_MAX = 1 << 20
 
 
 def preload() -> None:
@@ -124,6 +135,7 @@ def run_program(program: str) -> int:
 def serve(control: socket.socket, lifeline: int, program: str) -> None:
     """Fork one child per request until the request socket or the lifeline ends."""
     running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, status socket)
+    largest = 64 if program else REQUEST_MAX
     try:
         while True:
             watched: list[int] = [control.fileno(), *running]
@@ -132,10 +144,16 @@ def serve(control: socket.socket, lifeline: int, program: str) -> None:
             ready, _, _ = select.select(watched, [], [])
             for fd in ready:
                 if fd == control.fileno():
-                    msg, fds, _, _ = socket.recv_fds(control, 64, 3)
+                    msg, fds, flags, _ = socket.recv_fds(control, largest, 3)
                     if not msg:
                         return
-                    start(fds, running, lifeline, program)
+                    if msg == b"spawn" and program:
+                        start(fds, running, lifeline, program)
+                    elif msg.startswith(b"job ") and not program and not flags & socket.MSG_TRUNC:
+                        start_job(msg[4:], fds, running, lifeline)
+                    else:
+                        for unused in fds:
+                            os.close(unused)
                 elif fd == lifeline:
                     try:
                         if not os.read(lifeline, 1):
@@ -145,7 +163,9 @@ def serve(control: socket.socket, lifeline: int, program: str) -> None:
                 else:
                     reap(fd, running)
     finally:
-        for pidfd, (pid, _) in running.items():
+        # A task server's tasks end with it; a shared server's job servers go on, each until
+        # its job ends or the lifeline does.
+        for pidfd, (pid, _) in running.items() if program else ():
             # Children first (the task's whole session), then the task itself.
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -182,6 +202,73 @@ def start(
         pass
 
 
+def start_job(
+    spec: bytes,
+    fds: list[int],
+    running: dict[int, tuple[int, socket.socket]],
+    lifeline: int,
+) -> None:
+    """Fork the server of one job; tell its pid (and a pidfd) on its status socket."""
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        return
+    status = socket.socket(fileno=fds[1])
+    pid = os.fork()
+    if pid == 0:
+        job_child(fds[0], spec, lifeline)
+    os.close(fds[0])
+    pidfd = os.pidfd_open(pid)
+    running[pidfd] = (pid, status)
+    try:
+        socket.send_fds(status, [b"%d\n" % pid], [pidfd])
+    except OSError:
+        pass
+
+
+def close_others(keep: tuple[int, ...]) -> None:
+    """Close every descriptor from 3 on but ``keep``: nothing of other jobs stays open."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+def job_child(control_fd: int, spec: bytes, lifeline: int) -> None:
+    """In a shared server's fork: become the server of one job (its home, environment and
+    path, as its own server started there would have them); never returns."""
+    code = 1
+    try:
+        os.setsid()
+        close_others((control_fd, lifeline))
+        job = json.loads(spec)
+        here = os.getcwd()
+        home = job["home"]
+        os.chdir(home)
+        os.environ.clear()
+        os.environ.update(job["env"])
+        if lifeline >= 0:
+            os.environ[LIFELINE_ENV] = str(lifeline)
+        # The path entries made from the server's PYTHONPATH (the same text as the job's) lead
+        # into its own run directory, whose lib is the job's: they now lead into the job home.
+        sys.path[:] = [
+            home + entry[len(here):] if entry == here or entry.startswith(here + os.sep)
+            else entry
+            for entry in sys.path
+        ]
+        sys.path_importer_cache.clear()
+        import importlib
+        import time
+
+        importlib.invalidate_caches()
+        time.tzset()
+        serve(socket.socket(fileno=control_fd), lifeline, job["program"])
+        code = 0
+    finally:
+        os._exit(code)
+
+
 def reap(pidfd: int, running: dict[int, tuple[int, socket.socket]]) -> None:
     """A child ended: its exit code on its status socket, which is then closed."""
     pid, status = running.pop(pidfd)
@@ -196,7 +283,8 @@ def reap(pidfd: int, running: dict[int, tuple[int, socket.socket]]) -> None:
 
 
 def main() -> None:
-    """``python3 -c <source> CONTROL_FD PROGRAM``; the lifeline is named in the environment."""
+    """``python3 -c <source> CONTROL_FD PROGRAM`` (``""``: a shared server); the lifeline is
+    named in the environment."""
     control = socket.socket(fileno=int(sys.argv[1]))
     program = sys.argv[2]
     try:

@@ -24,7 +24,12 @@ import attrs
 
 from discoworker.adapters.embedded._log import get_logger
 from discoworker.adapters.embedded.ddfs_local import LocalDdfs
-from discoworker.adapters.embedded.fork_server import ForkServer, forkable
+from discoworker.adapters.embedded.fork_server import (
+    SWITCH_ENV,
+    ForkServer,
+    SharedServers,
+    forkable,
+)
 from discoworker.adapters.embedded.scheduler import (
     Scheduler,
     StageFinished,
@@ -46,6 +51,7 @@ from discoworker.adapters.embedded.worker_process import (
     TaskLink,
     WorkerProcess,
     elapsed,
+    lifeline,
     worker_env,
 )
 from discoworker.app.ports import Event, JobResults, JobStatus
@@ -119,13 +125,32 @@ class EmbeddedMaster:
     _ddfs: LocalDdfs = attrs.field(init=False)
     _jobs: dict[str, _Job] = attrs.field(factory=dict, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+    _shared: SharedServers = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if self._workers < 1 or self._max_attempts < 1:
             raise ValueError("workers and max_attempts must be at least 1")
         self._store = Store(self._data_dir, self._host)
         self._ddfs = LocalDdfs(self._store.ddfs_data, self._host)
+        self._shared = SharedServers(self._store.root / ".master" / "servers")
+        # A master dropped without shutdown() does not keep its shared servers to the end.
+        weakref.finalize(self, self._shared.close)
         _MASTERS[id(self)] = self
+
+    def warm(self, jobenvs: dict[str, str] | None = None) -> None:
+        """Get ready, in the background, for a job about to be submitted with ``jobenvs``:
+        start the shared fork server of the ``lib/`` the last job here used (``Job.run``
+        calls this before it packs the job, so the two overlap)."""
+        if os.environ.get(SWITCH_ENV, "1") == "0":
+            return
+        lib = self._store.recent_lib()
+        if lib is None:
+            return
+        env = worker_env(validate_jobenvs(jobenvs or {}), settings=self._node_settings())
+        threading.Thread(
+            target=self._shared.warm, args=(lib, env, lifeline()), name="warm fork server",
+            daemon=True,
+        ).start()
 
     @property
     def store(self) -> Store:
@@ -198,7 +223,7 @@ class EmbeddedMaster:
         command = [str(home / jobdict.worker)]
         env = worker_env(jobenvs, settings=self._node_settings())
         program = home / jobdict.worker
-        server = ForkServer(program, env) if forkable(program) else None
+        server = ForkServer(program, env, self._shared) if forkable(program) else None
         thread = threading.Thread(
             target=self._coordinate, args=(job, command, home, env, server), name=f"job {name}",
             daemon=True,
@@ -654,6 +679,7 @@ class EmbeddedMaster:
         """Kill every job this master runs (their workers included)."""
         for job in list(self._jobs.values()):
             self._die(job, why)
+        self._shared.close()
 
 
 #: Every embedded master of this process, for the exit hook.

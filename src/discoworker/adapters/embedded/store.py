@@ -365,6 +365,15 @@ class Store:
         self._prune_libs(libs, keep=shared)
         return shared
 
+    def recent_lib(self) -> Path | None:
+        """The shared ``lib/`` a job used last (the next job most likely ships the same)."""
+        try:
+            libs = [e for e in (self.root / ".master" / "libs").iterdir()
+                    if not e.name.startswith(".")]
+            return max(libs, key=lambda e: e.stat().st_mtime, default=None)
+        except OSError:
+            return None
+
     def _prune_libs(self, libs: Path, keep: Path) -> None:
         too_old = time.time() - LIB_KEEP_DAYS * 86400
         for entry in libs.iterdir():
