@@ -38,6 +38,10 @@ _CLIENT = textwrap.dedent(
         child = subprocess.Popen(["sleep", "600"])
         with open(os.path.join(params, f"task.{os.getpid()}"), "w") as f:
             f.write(f"{os.getpid()} {child.pid}")
+        # The job's fork server and the shared server it was forked from.
+        stat = open(f"/proc/{os.getppid()}/stat").read()
+        with open(os.path.join(params, f"server.{os.getpid()}"), "w") as f:
+            f.write(f"{os.getppid()} {stat.rsplit(')', 1)[1].split()[1]}")
         n = 0
         while True:  # busy in job code: no protocol exchange, the GIL mostly held
             n += 1
@@ -89,6 +93,11 @@ class Client:
             assert self.proc.poll() is None, self.proc.communicate()
             time.sleep(0.05)
         raise AssertionError(f"the tasks did not start within {START_BOUND} s")
+
+    def servers(self) -> list[int]:
+        """The fork servers the tasks were forked from: the job's and the shared one."""
+        found = {int(p) for f in self.pids_dir.glob("server.*") for p in f.read_text().split()}
+        return sorted(found - {self.proc.pid})
 
     def seconds_until_gone(self, since: float) -> float | None:
         """Seconds from ``since`` until no recorded process is left; None past the bound."""
@@ -142,6 +151,21 @@ def test_a_killed_clients_workers_and_their_children_are_gone_and_the_events_say
     assert took is not None, f"still running {GONE_BOUND} s later: {client.survivors()}"
     events = _events(client.data, name)
     assert any("killed" in e.lower() for e in events), events[-5:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_a_killed_clients_fork_servers_are_gone_too(client: Client, signum: int) -> None:
+    client.wait_for_tasks()
+    servers = client.servers()
+    # The job's server, and the shared one it was forked from (started once per master).
+    assert len(servers) == 2, servers
+    client.recorded = servers
+    client.proc.send_signal(signum)
+    client.proc.wait(timeout=30)
+    took = client.seconds_until_gone(time.monotonic())
+    print(f"{signal.Signals(signum).name}: fork servers gone "
+          f"{'never' if took is None else f'{took:.3f} s'} after the client ended")
+    assert took is not None, f"still running {GONE_BOUND} s later: {client.survivors()}"
 
 
 @pytest.mark.parametrize("command", ["kill", "purge"])

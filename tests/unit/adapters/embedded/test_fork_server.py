@@ -115,3 +115,81 @@ def test_a_job_shipping_other_lib_files_gets_its_own_copy(tmp_path: Path) -> Non
     assert _lib_of(master, plain.name).resolve() != _lib_of(master, other.name).resolve()
     assert (_lib_of(master, other.name) / "extra_module.py").read_text() == "VALUE = 1\n"
     assert not (_lib_of(master, plain.name) / "extra_module.py").exists()
+
+
+# --- the shared server: one per master, a job server forked from it per job --------------
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+
+
+def job_home_map(line: str, params: Any) -> Iterator[tuple[str, str]]:
+    """What this job's own module, its environment and a preloaded module's global say."""
+    import discoworker.app.classic as preloaded
+    import job_own_module  # type: ignore[import-not-found]  # the job home's, per job
+
+    seen = getattr(preloaded, "_touched_by", "nobody")
+    preloaded._touched_by = line  # type: ignore[attr-defined]
+    job_own_module.VALUE += "!"  # what the next job imports must not have it
+    server = _parent_of(os.getppid())
+    yield line, (f"{job_own_module.VALUE} {os.environ.get('DISCOWORKER_TEST_JOB', '-')} "
+                 f"{seen} {os.getcwd()} {server}")
+
+
+def _env_worker(value: str) -> Any:
+    from discoworker.app.classic import Worker as ClassicWorker
+
+    class EnvWorker(ClassicWorker):
+        def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:
+            return {**super().jobenvs(job, **jobargs), "DISCOWORKER_TEST_JOB": value}
+
+    return EnvWorker()
+
+
+def _job_home_run(master: EmbeddedMaster, value: str) -> tuple[str, list[list[str]]]:
+    job = Job(name="Home", master=master, worker=_env_worker(value)).run(
+        input=["raw://a", "raw://b"],
+        map=job_home_map,
+        required_files={"job_own_module.py": f"VALUE = {value!r}\n"},
+        required_modules=[],
+    )
+    rows = [str(v).split(" ") for _, v in result_iterator(job.wait(), master=master)]
+    return job.name, rows
+
+
+def test_two_jobs_forked_from_one_shared_server_each_see_only_their_own(
+    tmp_path: Path,
+) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    first_name, first = _job_home_run(master, "first")
+    second_name, second = _job_home_run(master, "second")
+    # Each job's own module, environment and home; nothing of the other job or of a task
+    # before it (a module of the same name, a global, the environment).
+    assert [r[:3] for r in first] == [["first!", "first", "nobody"]] * 2
+    assert [r[:3] for r in second] == [["second!", "second", "nobody"]] * 2
+    assert {r[3] for r in first} == {str(master.store.job_home(first_name))}
+    assert {r[3] for r in second} == {str(master.store.job_home(second_name))}
+    # Both jobs' servers are forks of one shared server, which is not this process.
+    servers = {int(r[4]) for r in first + second}
+    assert len(servers) == 1 and os.getpid() not in servers
+    master.shutdown()
+
+
+def test_a_killed_shared_server_is_restarted_for_the_next_job(tmp_path: Path) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    _, before = _job_home_run(master, "one")
+    (server,) = {int(r[4]) for r in before}
+    os.kill(server, 9)
+    deadline = time.monotonic() + 10
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _, after = _job_home_run(master, "two")
+    assert [r[:3] for r in after] == [["two!", "two", "nobody"]] * 2
+    (restarted,) = {int(r[4]) for r in after}
+    assert restarted not in (server, os.getpid())
+    master.shutdown()
+    deadline = time.monotonic() + 10
+    while _alive(restarted) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(restarted), "the shared server outlived its master's shutdown"
