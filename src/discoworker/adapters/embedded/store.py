@@ -137,8 +137,11 @@ _ZIP_ERRORS: Final = (
 )
 
 
-def _checked_member(home: Path, name: str, real_home: str | None = None) -> Path:
-    """Where zip entry ``name`` lands in ``home`` (``real_home``: its real path, if known);
+def _checked_member(
+    home: Path, name: str, real_home: str | None = None, seen: dict[Path, str] | None = None
+) -> Path:
+    """Where zip entry ``name`` lands in ``home`` (``real_home``: its real path, if known;
+    ``seen``: real paths of directories found so far, for many entries checked at once);
     JobPackError if it would land outside."""
     if not name or "\\" in name or "\0" in name:
         raise JobPackError(f"jobhome entry {name!r}: invalid name")
@@ -152,7 +155,11 @@ def _checked_member(home: Path, name: str, real_home: str | None = None) -> Path
     target = home.joinpath(*posix.parts)
     # No link is ever made in a job home; this still stops one planted beside it.
     real_home = real_home if real_home is not None else os.path.realpath(home)
-    real_parent = os.path.realpath(target.parent)
+    real_parent = seen.get(target.parent) if seen is not None else None
+    if real_parent is None:
+        real_parent = os.path.realpath(target.parent)
+        if seen is not None:
+            seen[target.parent] = real_parent
     if os.path.commonpath([real_home, real_parent]) != real_home:
         raise JobPackError(f"jobhome entry {name!r}: would land outside the job home")
     return target
@@ -199,8 +206,11 @@ def safe_unzip(
         infos = archive.infolist()
         targets = []
         real_home = os.path.realpath(home)
+        # Every name is checked before anything is written: a directory's real path is the
+        # same for each entry in it.
+        seen: dict[Path, str] = {}
         for info in infos:
-            target = _checked_member(home, info.filename, real_home)
+            target = _checked_member(home, info.filename, real_home, seen)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise JobPackError(
                     f"jobhome entry {info.filename!r}: a symbolic link (job homes hold none)"
@@ -254,20 +264,32 @@ def _shareable_lib(jobhome: bytes) -> bool:
 
 
 def _lib_digest(jobhome: bytes) -> str:
-    """SHA-256 of the ``lib/`` entries of a (checked) job home: names and contents."""
+    """SHA-256 of the ``lib/`` entries of a (checked) job home: each entry's name, mode, sizes,
+    CRC and its bytes as stored (local header and compressed data, which decompress to one
+    content only). Nothing is decompressed: the same content stored otherwise gets a copy of
+    its own, never another's."""
     import hashlib
     import io
 
     digest = hashlib.sha256()
+    data = memoryview(jobhome)
     with zipfile.ZipFile(io.BytesIO(jobhome)) as archive:
         for info in archive.infolist():
             if _in_lib(info.filename) and not info.is_dir():
-                data = archive.read(info)
-                digest.update(b"%d %s %d %o\n" % (
-                    len(info.filename), info.filename.encode(), len(data),
-                    (info.external_attr >> 16) & 0o111,
+                start = info.header_offset
+                # The local header: 30 bytes, then the name and extra field it gives lengths of.
+                try:
+                    name_len, extra_len = struct.unpack_from("<HH", jobhome, start + 26)
+                except struct.error:
+                    raise JobPackError(f"jobhome entry {info.filename!r}: cut short") from None
+                end = start + 30 + name_len + extra_len + info.compress_size
+                if end > len(jobhome):
+                    raise JobPackError(f"jobhome entry {info.filename!r}: cut short")
+                digest.update(b"%d %s %d %d %d %d %o\n" % (
+                    len(info.filename), info.filename.encode(), info.file_size, info.CRC,
+                    info.compress_type, end - start, (info.external_attr >> 16) & 0o111,
                 ))
-                digest.update(data)
+                digest.update(data[start:end])
     return digest.hexdigest()
 
 
