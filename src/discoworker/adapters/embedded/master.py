@@ -100,7 +100,8 @@ class _Job:
     stage_started: dict[str, float] = attrs.field(factory=dict)
     #: Why it died is in the events file (a full disk may refuse it).
     death_said: bool = False
-    #: Tasks started since the state was last saved (saved once a burst of starts is over).
+    #: Tasks started or ended since the state was last saved (saved by the coordinator once
+    #: a burst of them is over).
     unsaved: bool = False
 
 
@@ -376,7 +377,9 @@ class EmbeddedMaster:
                             self._task_done(job, task, name.partition(":")[0], outcome)
                         else:
                             self._task_failed(job, task, name, outcome)
-                        self._save(job)
+                        # Saved by the coordinator, woken below, once it has started what
+                        # this task's end lets start: one write for both.
+                        job.unsaved = True
                 finally:
                     job.cond.notify_all()
         except Exception as e:
