@@ -126,8 +126,9 @@ def _parent_of(pid: int) -> int:
 
 def job_home_map(line: str, params: Any) -> Iterator[tuple[str, str]]:
     """What this job's own module, its environment and a preloaded module's global say."""
-    import discoworker.app.classic as preloaded
     import job_own_module  # type: ignore[import-not-found]  # the job home's, per job
+
+    import discoworker.app.classic as preloaded
 
     seen = getattr(preloaded, "_touched_by", "nobody")
     preloaded._touched_by = line  # type: ignore[attr-defined]
