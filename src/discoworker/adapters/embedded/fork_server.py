@@ -50,6 +50,9 @@ _SOURCE = Path(__file__).with_name("fork_server_main.py")
 STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG", "LD_", "TMPDIR")
 #: Shared servers kept at once (each holds its own imports); the least recently used goes.
 SHARED_MAX = 2
+#: The largest job request a shared server is sent (a socket message; the job's environment
+#: is most of it): a job with a larger one gets a server of its own.
+JOB_REQUEST_MAX = 64 * 1024
 #: How long a server that is told to end may take before it is killed.
 END_GRACE = 5.0
 
@@ -388,6 +391,8 @@ class SharedServers:
         spec = json.dumps(
             {"home": str(program.parent), "program": str(program), "env": dict(env)}
         ).encode()
+        if len(spec) > JOB_REQUEST_MAX:
+            return None
         for _ in range(2):
             with self._lock:
                 server = self._server(key, env, lifeline)

@@ -194,3 +194,27 @@ def test_a_killed_shared_server_is_restarted_for_the_next_job(tmp_path: Path) ->
     while _alive(restarted) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(restarted), "the shared server outlived its master's shutdown"
+
+
+def test_a_job_whose_path_leads_elsewhere_in_its_home_gets_a_server_of_its_own(
+    tmp_path: Path,
+) -> None:
+    from discoworker.app.classic import Worker as ClassicWorker
+
+    class OwnPathWorker(ClassicWorker):
+        def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:
+            return {**super().jobenvs(job, **jobargs), "PYTHONPATH": "mine:lib"}
+
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    job = Job(name="OwnPath", master=master, worker=OwnPathWorker()).run(
+        input=["raw://a"],
+        map=job_home_map,
+        # A module of the shared server's own would be found first in its path: this one must.
+        required_files={"mine/job_own_module.py": "VALUE = 'mine'\n"},
+        required_modules=[],
+    )
+    rows = [str(v).split(" ") for _, v in result_iterator(job.wait(), master=master)]
+    assert [r[0] for r in rows] == ["mine!"]
+    # Its server was started by the master itself, in the job home.
+    assert {int(r[4]) for r in rows} == {os.getpid()}
+    master.shutdown()
