@@ -293,6 +293,13 @@ def _lib_digest(jobhome: bytes) -> str:
     return digest.hexdigest()
 
 
+def _empty_trash(trash: Path) -> None:
+    """Delete what purges put in ``trash`` (another process may be deleting it too)."""
+    with contextlib.suppress(OSError):
+        for entry in trash.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _remove_read_only(tree: Path) -> None:
     for path, _, _ in os.walk(tree):
         with contextlib.suppress(OSError):
@@ -548,9 +555,23 @@ class Store:
                 yield entry.name
 
     def purge(self, jobname: str) -> None:
-        """Remove the job home and the job's state and events."""
-        shutil.rmtree(self.job_home(jobname), ignore_errors=True)
-        shutil.rmtree(self._meta(jobname), ignore_errors=True)
+        """Remove the job home and the job's state and events.
+
+        They leave their places at once (renamed into ``.master/trash``); their files are
+        deleted meanwhile by a thread of this process, or, if it ends first, by a later purge.
+        Deleting a job's many small directories took longer than the job itself.
+        """
+        trash = self.root / ".master" / "trash"
+        for path in (self.job_home(jobname), self._meta(jobname)):
+            try:
+                trash.mkdir(parents=True, exist_ok=True)
+                os.rename(path, tempfile.mkdtemp(dir=trash, prefix=f"{jobname}."))
+            except FileNotFoundError:
+                continue
+            except OSError:
+                shutil.rmtree(path, ignore_errors=True)
+        if trash.is_dir():
+            threading.Thread(target=_empty_trash, args=(trash,), name="purge", daemon=True).start()
 
     def clean(self, jobname: str) -> None:
         """Forget the job's state and events; its data stays."""

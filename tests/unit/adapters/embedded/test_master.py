@@ -248,6 +248,23 @@ def test_save_results_tags_the_results_and_purge_removes_files(master: EmbeddedM
     assert master.results(name, timeout=0).status == "unknown job"
 
 
+def test_a_purged_jobs_files_leave_at_once_and_are_deleted_soon(master: EmbeddedMaster) -> None:
+    import time
+
+    name = master.submit(pack())
+    wait(master, name)
+    outputs = list(master.store.job_home(name).rglob("*"))
+    assert len(outputs) > 3
+    master.purge(name)
+    assert not master.store.job_home(name).exists()
+    assert master.jobs() == []
+    trash = master.store.root / ".master" / "trash"
+    deadline = time.monotonic() + 10
+    while any(trash.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(trash.iterdir()) == []
+
+
 def test_another_master_process_sees_jobs_and_events(master: EmbeddedMaster) -> None:
     name = master.submit(pack(pipeline=[["map", "split", False]], inputs=[["raw://a"]]))
     wait(master, name)
