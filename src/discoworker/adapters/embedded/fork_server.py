@@ -26,7 +26,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -303,12 +302,11 @@ _Key: TypeAlias = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 class _Shared:
-    """One shared server: its process, the socket that asks it, its run directory."""
+    """One shared server: its process and the socket that asks it."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], control: socket.socket, run: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], control: socket.socket) -> None:
         self.proc = proc
         self.control = control
-        self.run = run
         self.lock = threading.Lock()
 
     def job(self, spec: bytes) -> tuple[socket.socket, ForkedTask] | None:
@@ -339,13 +337,16 @@ class _Shared:
         with self.lock:
             self.control.close()
         _end_server(self.proc)
-        shutil.rmtree(self.run, ignore_errors=True)
 
 
 class SharedServers:
-    """The shared fork servers of one master, one per :data:`_Key`, their run directories
-    under ``runs`` (a directory each, whose ``lib`` leads to the shared copy: a job's own
-    ``PYTHONPATH`` text, relative to it, finds what it will find in the job home)."""
+    """The shared fork servers of one master, one per :data:`_Key`.
+
+    A server runs in a directory of ``runs`` named as its shared ``lib/`` copy, whose ``lib``
+    leads to that copy: a job's own ``PYTHONPATH`` text, relative to it, finds what it finds
+    in the job home. The modules it preloads keep their paths there, so the directory stays
+    as long as the copy does (its job servers may outlive it).
+    """
 
     def __init__(self, runs: Path) -> None:
         self._runs = runs
@@ -426,34 +427,27 @@ class SharedServers:
 
     def _start(self, key: _Key, env: Mapping[str, str], lifeline: int) -> _Shared | None:
         python, lib, _ = key
+        run = self._runs / Path(lib).name
         try:
-            self._runs.mkdir(parents=True, exist_ok=True)
             self._prune()
-            run = Path(tempfile.mkdtemp(dir=self._runs, prefix=f"{os.getpid()}-"))
-        except OSError as e:
-            log.warning("fork_server.shared_unusable", why=str(e))
-            return None
-        try:
-            os.symlink(lib, run / "lib", target_is_directory=True)
+            run.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # made by another master before
+                os.symlink(lib, run / "lib", target_is_directory=True)
             proc, control = _popen_server(python, run, env, lifeline, "")
         except OSError as e:
             log.warning("fork_server.shared_unusable", why=str(e))
-            shutil.rmtree(run, ignore_errors=True)
             return None
-        return _Shared(proc, control, run)
+        return _Shared(proc, control)
 
     def _prune(self) -> None:
-        # Run directories of masters that are gone (killed before they could remove them).
+        # Run directories of shared copies that are gone (unused for days, removed).
         if self._pruned:
             return
         self._pruned = True
-        for entry in self._runs.iterdir():
-            try:
-                os.kill(int(entry.name.split("-")[0]), 0)
-            except ProcessLookupError:
-                shutil.rmtree(entry, ignore_errors=True)
-            except (ValueError, PermissionError):
-                pass
+        with contextlib.suppress(OSError):
+            for entry in self._runs.iterdir():
+                if not (entry / "lib").exists():
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def close(self) -> None:
         """End every shared server (jobs still running keep their own job servers); a later

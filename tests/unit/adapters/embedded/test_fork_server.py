@@ -218,3 +218,34 @@ def test_a_job_whose_path_leads_elsewhere_in_its_home_gets_a_server_of_its_own(
     # Its server was started by the master itself, in the job home.
     assert {int(r[4]) for r in rows} == {os.getpid()}
     master.shutdown()
+
+
+def waiting_map(line: str, params: Any) -> Iterator[tuple[str, str]]:
+    """Waits for the test's go, then imports a module of discoworker no server preloaded."""
+    go = Path(params)
+    (go.parent / "started").touch()
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    import discoworker.app.task_logs as late
+
+    yield line, late.__name__
+
+
+def test_a_job_goes_on_when_its_shared_server_has_ended(tmp_path: Path) -> None:
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    go = tmp_path / "go"
+    job = Job(name="Outlives", master=master).run(
+        input=["raw://a"], map=waiting_map, params=str(go)
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The shared servers end (another lib's server took their place, or a shutdown)...
+    master._shared.close()
+    go.touch()
+    # ...and the running job's tasks still find the modules of its lib/.
+    assert [v for _, v in result_iterator(job.wait(), master=master)] == [
+        "discoworker.app.task_logs"
+    ]
+    master.shutdown()
