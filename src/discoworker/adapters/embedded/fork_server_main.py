@@ -80,10 +80,10 @@ def preload() -> None:
 
 def freeze() -> None:
     """Keep the collector off what the server holds: a fork then copies only the pages it
-    writes itself, not every page a collection would touch (nothing of it is ever freed)."""
+    writes itself, not every page a collection would touch (nothing of it is ever freed).
+    No collection first: it would cost the start more than the little garbage it finds."""
     import gc
 
-    gc.collect()
     gc.freeze()
 
 
