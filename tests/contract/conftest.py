@@ -1,9 +1,10 @@
 """The masters every contract test runs against.
 
 ``embedded`` and ``served`` (the embedded master behind its HTTP server on loopback, reached
-through the HTTP adapters) always run; ``live`` runs when ``DISCO_CONTRACT_MASTER`` names a
-running Disco master (e.g. ``http://localhost:8989``, see scripts/live-contract.sh), and is
-reported as skipped, with that reason, otherwise.
+through the HTTP adapters) always run; ``dask`` (the Dask master on a ``LocalCluster`` of 3
+worker processes) runs when ``distributed`` is installed (the ``dask`` extra); ``live`` runs
+when ``DISCO_CONTRACT_MASTER`` names a running Disco master (e.g. ``http://localhost:8989``,
+see scripts/live-contract.sh), and is reported as skipped, with that reason, otherwise.
 """
 
 from __future__ import annotations
@@ -18,13 +19,34 @@ import pytest
 LIVE = os.environ.get("DISCO_CONTRACT_MASTER", "")
 
 
-@pytest.fixture(scope="session", params=["embedded", "served", "live"])
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """A client of a Dask ``LocalCluster`` of 3 worker processes, for the whole session."""
+    try:
+        import distributed
+    except ImportError:
+        pytest.skip("distributed is not installed (pip install discoworker[dask])")
+    local: Any = distributed.LocalCluster
+    client_of: Any = distributed.Client
+    with local(n_workers=3, threads_per_worker=2, processes=True,
+               dashboard_address=None) as cluster, client_of(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="session", params=["embedded", "served", "dask", "live"])
 def master(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A master port: the embedded one, the embedded one over HTTP, or a live Disco master."""
+    """A master port: the embedded one, the embedded one over HTTP, the Dask one, or a live
+    Disco master."""
     if request.param == "embedded":
         from discoworker.adapters.embedded import EmbeddedMaster
 
         yield EmbeddedMaster(tmp_path_factory.mktemp("embedded"), workers=2)
+        return
+    if request.param == "dask":
+        from discoworker.adapters.dask import DaskMaster
+
+        client = request.getfixturevalue("dask_client")
+        yield DaskMaster.of_client(client, tmp_path_factory.mktemp("dask"))
         return
     from discoworker.adapters.master_http import HttpMaster
 

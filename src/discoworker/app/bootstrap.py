@@ -81,13 +81,35 @@ def default_data_dir() -> Path:
     return user_cache("discoworker", "DISCOWORKER_DATA")
 
 
+def dask_data_dir() -> Path:
+    """Where a Dask master keeps its client-side state (events, results, DDFS)."""
+    return user_cache("discoworker", "DISCOWORKER_DATA") / "dask"
+
+
+def master_of(obj: object) -> Master | None:
+    """The master of a ``distributed.Client`` passed as a job's master, else None."""
+    if not type(obj).__module__.startswith("distributed.") or not hasattr(obj, "submit"):
+        return None
+    from discoworker.adapters.dask import DaskMaster
+
+    master: Master = DaskMaster.of_client(obj, dask_data_dir())
+    return master
+
+
 def master_for(url: str | None = None, settings: dict[str, Any] | None = None) -> Master:
-    """The master a job runs on: the embedded one, unless a Disco master's URL is given.
+    """The master a job runs on: the embedded one, unless a Disco master's URL is given
+    (``http://...``, or ``dask://scheduler:8786`` for a Dask cluster).
 
     ``settings`` may hold ``data_dir``, ``workers`` and ``max_attempts`` for the embedded master.
     """
     settings = settings or {}
     url = url or os.environ.get("DISCO_MASTER")
+    if url and url.startswith("dask://"):
+        from discoworker.adapters.dask import DaskMaster
+
+        options = {k: settings[k] for k in ("max_attempts",) if k in settings}
+        return DaskMaster.connect(url, Path(settings.get("data_dir") or dask_data_dir()),
+                                  **options)
     if url:
         from discoworker.adapters.master_http import HttpMaster
 

@@ -55,7 +55,8 @@ class Job:
     """A job: a name, the master it runs on and the worker that carries it.
 
     ``Job().run(input=[...], map=fun_map, reduce=fun_reduce)`` with the classic worker is a
-    whole job; ``master`` is a Master port, a URL of a Disco master, or None for the default
+    whole job; ``master`` is a Master port, a URL of a Disco master (``dask://host:port``: a
+    Dask cluster's scheduler), a ``distributed.Client``, or None for the default
     (``DISCO_MASTER`` when set, else the embedded master).
     """
 
@@ -71,6 +72,11 @@ class Job:
     ) -> None:
         self.name = name or type(self).__name__
         self.settings = dict(settings or {})
+        if not isinstance(master, str | None):
+            from discoworker.app.bootstrap import master_of
+
+            # A ``distributed.Client``: the job runs on its Dask cluster.
+            master = master_of(master) or master
         self._master_spec = master
         self._master: Master | None = master if not isinstance(master, str | None) else None
         self.worker = worker if worker is not None else type(self).Worker()

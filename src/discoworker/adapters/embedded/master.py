@@ -208,7 +208,7 @@ class EmbeddedMaster:
                 home = self._store.create_job_home(name, jobpack, pack.jobhome, jobdict.worker)
             except OSError as e:
                 raise CommError(f"the embedded master could not create job {name}: {e}") from None
-            sched = Scheduler(pipeline, inputs, max_attempts=self._max_attempts, workers=slots)
+            sched = self._scheduler(pipeline, inputs, slots)
             job = _Job(name, jobdict, pipeline, inputs, sched, time.time())
             self._jobs[name] = job
         try:
@@ -235,6 +235,12 @@ class EmbeddedMaster:
             self._die(job, f"the embedded master could not start the job: {e}")
         log.debug("job.submitted", job=name, stages=[s.name for s in pipeline])
         return name
+
+    def _scheduler(
+        self, pipeline: tuple[PipelineStage, ...], inputs: list[StageOutput], slots: int
+    ) -> Scheduler:
+        """A new job's scheduler (the Dask master's differs: its stages never overlap)."""
+        return Scheduler(pipeline, inputs, max_attempts=self._max_attempts, workers=slots)
 
     def _new_name(self, prefix: str) -> str:
         now = time.time()
