@@ -582,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--empty-tasks", type=int, metavar="N", help="per-task overhead")
     parser.add_argument("--tiny", action="store_true",
                         help=f"a small job: --mb {TINY_MB:g}, also in a data dir used before")
-    parser.add_argument("--master", metavar="URL", help="a real Disco master")
+    parser.add_argument("--master", metavar="URL",
+                        help="a real Disco master, or dask://host:port (dask://local)")
     parser.add_argument("--original-python", default=DEFAULT_ORIGINAL_PYTHON,
                         help="python with the original disco library")
     parser.add_argument("--skip-original", action="store_true",
@@ -599,6 +600,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         args.mb = TINY_MB
     paths = corpus(args.mb, args.files, args.seed)
+    if args.master and args.master.startswith("dask://"):
+        import wordcount_dask  # bench/wordcount_dask.py: beside Dask bag on a Dask cluster
+
+        return wordcount_dask.main(args, paths, run_job)
     if args.master:
         return main_master(args, paths)
     return main_embedded(args, paths)
