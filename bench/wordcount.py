@@ -601,9 +601,9 @@ def main(argv: list[str] | None = None) -> int:
         args.mb = TINY_MB
     paths = corpus(args.mb, args.files, args.seed)
     if args.master and args.master.startswith("dask://"):
-        import wordcount_dask  # bench/wordcount_dask.py: beside Dask bag on a Dask cluster
+        import importlib  # bench/wordcount_dask.py: beside Dask bag on a Dask cluster
 
-        return wordcount_dask.main(args, paths, run_job)
+        return int(importlib.import_module("wordcount_dask").main(args, paths, run_job))
     if args.master:
         return main_master(args, paths)
     return main_embedded(args, paths)

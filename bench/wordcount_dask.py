@@ -27,9 +27,10 @@ MiB = 1024 * 1024
 
 def dask_bag_count(client: Any, paths: list[str]) -> collections.Counter[str]:
     """Dask bag's word count on ``client``'s cluster, gathered into a Counter."""
-    import dask.bag as db
+    import dask.bag
 
-    bag = db.read_text(paths, blocksize=None, encoding="utf-8")
+    read_text: Any = dask.bag.read_text
+    bag = read_text(paths, blocksize=None, encoding="utf-8")
     pairs = bag.str.split().flatten().frequencies(sort=False)
     return collections.Counter(dict(client.compute(pairs).result()))
 
@@ -46,10 +47,11 @@ def local_count(paths: list[str]) -> collections.Counter[str]:
 
 def main(args: argparse.Namespace, paths: list[Path], run_job: Any) -> int:
     """Run both counts ``args.rounds`` times on the Dask cluster of ``args.master``."""
-    import distributed
+    import distributed as untyped
 
     from discoworker.adapters.dask import DaskMaster
 
+    distributed: Any = untyped
     local = args.master.rstrip("/") == "dask://local"
     cluster: Any = None
     if local:
