@@ -130,7 +130,8 @@ class DaskMaster(EmbeddedMaster):
         if server is not None:
             server.close()  # never started: the tasks run on the Dask workers
         runs: dict[int, _Run] = {}
-        outputs: dict[str, Future] = {}
+        #: Each output's Dask task by its dir:// URL, with its task's stage.
+        outputs: dict[str, tuple[int, Future]] = {}
         try:
             pack = self._store.jobfile(job.name).read_bytes()
             jobenvs = validate_jobenvs(JobPack.loads(pack).jobenvs)
@@ -180,7 +181,9 @@ class DaskMaster(EmbeddedMaster):
             wait(futures, timeout=POLL, return_when="FIRST_COMPLETED")
         return {f for f in futures if f.done()}
 
-    def _release(self, job: _Job, runs: dict[int, _Run], outputs: dict[str, Future]) -> None:
+    def _release(
+        self, job: _Job, runs: dict[int, _Run], outputs: dict[str, tuple[int, Future]]
+    ) -> None:
         # Stop what still runs, and free the workers' memory and disk of this job.
         client = self.client
         with contextlib.suppress(Exception):
@@ -247,7 +250,7 @@ class DaskMaster(EmbeddedMaster):
         task: TaskState,
         jobenvs: dict[str, str],
         pack: Future,
-        outputs: dict[str, Future],
+        outputs: dict[str, tuple[int, Future]],
         shipped: dict[str, Future],
     ) -> _Run:
         client = self.client
@@ -261,7 +264,7 @@ class DaskMaster(EmbeddedMaster):
             label = gi.label if isinstance(gi.label, int) else None
             for url in gi.urls:
                 if url in outputs:
-                    data.append(client.submit(select, outputs[url], label, pure=False,
+                    data.append(client.submit(select, outputs[url][1], label, pure=False,
                                               key=f"{key} input {i} {url}"))
                 elif url in shipped:
                     data.append(shipped[url])
@@ -273,6 +276,10 @@ class DaskMaster(EmbeddedMaster):
             inputs=answer[1], oob=oob, limits=self._limits,
         )
         full = client.submit(run_task, node_task, pack, *data, pure=False, key=key)
+        for url in [u for u, (s, _) in outputs.items() if s < task.stage - 1]:
+            # Its readers' stage is over: no task will ask for it again. Dask still knows
+            # how to make it again, should a later output that needs it be lost.
+            del outputs[url]
         meta = client.submit(meta_of, full, pure=False, key=f"{key} meta")
         return _Run(task, full, meta)
 
@@ -289,7 +296,7 @@ class DaskMaster(EmbeddedMaster):
                 found.append((blob_key(replicas[0]), Path(path).read_bytes()))
         return tuple(found)
 
-    def _ended(self, job: _Job, run: _Run, outputs: dict[str, Future]) -> None:
+    def _ended(self, job: _Job, run: _Run, outputs: dict[str, tuple[int, Future]]) -> None:
         task = run.task
         stage = job.scheduler.stage_spec(task.taskid).name
         name = f"{stage}:{task.taskid}"
@@ -319,7 +326,7 @@ class DaskMaster(EmbeddedMaster):
                         # group_node groupings), whatever worker holds it later.
                         done.append(DirOutput.from_entries(host, result.index_url,
                                                            result.entries))
-                        outputs[result.index_url] = run.full
+                        outputs[result.index_url] = (task.stage, run.full)
                     done.extend(DataOutput(label, size, (url,))
                                 for label, url, size in result.remote)
                     job.scheduler.task_done(task.taskid, done)
@@ -332,9 +339,10 @@ class DaskMaster(EmbeddedMaster):
             finally:
                 job.cond.notify_all()
 
-    def _gather(self, job: _Job, outputs: dict[str, Future]) -> None:
+    def _gather(self, job: _Job, outputs: dict[str, tuple[int, Future]]) -> None:
         """Bring the job's results (the last stage's outputs) to the client's data dir."""
-        wanted = [outputs[u] for reps in job.scheduler.results() for u in reps if u in outputs]
+        wanted = [outputs[u][1] for reps in job.scheduler.results() for u in reps
+                  if u in outputs]
         for result in self.client.gather(wanted):
             for (area, rel), data in result.files.items():
                 base = self._store.disco_data if area == "disco" else self._store.ddfs_data
