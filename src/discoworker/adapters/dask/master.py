@@ -55,6 +55,8 @@ log = get_logger(__name__)
 
 #: How long the coordinator waits for a task before it looks at kills again (seconds).
 POLL = 0.1
+#: How long a client tries to reach the Dask scheduler (seconds).
+CONNECT_TIMEOUT = 30.0
 
 
 def scheduler_address(url: str) -> str:
@@ -367,7 +369,7 @@ def _client_for(address: str) -> Client:
         client = _CLIENTS.get(address)
         if client is None or client.status in ("closed", "closing"):
             try:
-                client = connect(address, set_as_default=False, timeout=30)
+                client = connect(address, set_as_default=False, timeout=CONNECT_TIMEOUT)
             except OSError as e:
                 raise CommError(f"cannot reach the Dask scheduler at {address}: {e}") from None
             _CLIENTS[address] = client
