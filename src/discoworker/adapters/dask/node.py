@@ -3,7 +3,8 @@
 :func:`run_task` is what the Dask master submits for every task run. On the Dask worker it
 unpacks the job home once (in the worker's local directory), writes the task's inputs that
 came from earlier tasks as Dask data at the very paths their URLs name, starts the job's
-worker program as a process and speaks the Disco Worker Protocol with it (the embedded
+worker program as a process (a fork of the job's fork server in this Dask worker, as the
+embedded master does) and speaks the Disco Worker Protocol with it (the embedded
 master's ``WorkerProcess``), then returns a :class:`TaskResult`: how it ended, its events, and
 its local outputs as bytes, which stay in the Dask worker's memory (Dask spills them to disk)
 until a later task needs them; Dask moves them worker to worker, never through the client.
@@ -21,13 +22,14 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import attrs
 
 from discoworker.adapters.embedded.ddfs_local import LocalDdfs
+from discoworker.adapters.embedded.fork_server import ForkedTask, ForkServer, forkable
 from discoworker.adapters.embedded.store import Store, atomic_write
 from discoworker.adapters.embedded.worker_process import (
     Limits,
@@ -94,6 +96,8 @@ _LOCK = threading.Lock()
 #: The tasks running in this Dask worker process, by job, and the jobs killed.
 _RUNNING: dict[str, dict[int, WorkerProcess]] = {}
 _KILLED: set[str] = set()
+#: Each job's fork server in this Dask worker process (its tasks start as forks of it).
+_SERVERS: dict[str, ForkServer] = {}
 
 
 def kill_job(jobname: str) -> None:
@@ -107,10 +111,28 @@ def kill_job(jobname: str) -> None:
 
 
 def forget_job(jobname: str, host: str) -> None:
-    """Remove ``jobname``'s files from this Dask worker (its job is over and gathered)."""
+    """End ``jobname``'s fork server and remove its files from this Dask worker (its job is
+    over and its results gathered)."""
     with _LOCK:
         _KILLED.discard(jobname)
+        server = _SERVERS.pop(jobname, None)
+    if server is not None:
+        server.close()
     shutil.rmtree(_root() / job_path(host, jobname), ignore_errors=True)
+
+
+def _spawner(
+    task: NodeTask, home: Path, env: Mapping[str, str]
+) -> Callable[[int, int], ForkedTask | None] | None:
+    """How this task's process starts: a fork of its job's server here when it can be."""
+    program = home / task.worker
+    if not forkable(program):
+        return None
+    with _LOCK:
+        server = _SERVERS.get(task.jobname)
+        if server is None:
+            server = _SERVERS[task.jobname] = ForkServer(program, env)
+    return server.spawn
 
 
 def _root() -> Path:
@@ -196,7 +218,8 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
 
         link = TaskLink(spec, lambda mode, ids: _answer(inputs, mode, ids), replicas, event)
         env = worker_env(task.jobenvs)
-        proc = WorkerProcess(link, [str(home / task.worker)], home, env, task.limits)
+        proc = WorkerProcess(link, [str(home / task.worker)], home, env, task.limits,
+                             _spawner(task, home, env))
         with _LOCK:
             if task.jobname in _KILLED:
                 return TaskResult("killed", "the job was stopped", where, tuple(events))
