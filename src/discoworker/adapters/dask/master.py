@@ -312,7 +312,8 @@ class DaskMaster(EmbeddedMaster):
                 if job.status != ACTIVE or result.kind == "killed":
                     return
                 host = _host_of(result.worker) or self._host
-                self._event(job, "master", f"{name} assigned to {host}")
+                began = result.events[0][0] if result.events else None
+                self._store.add_event(job.name, "master", f"{name} assigned to {host}", now=began)
                 for when, message in result.events:
                     self._store.add_event(job.name, host, message, now=when)
                 for (_area, rel), data in result.logs.items():
