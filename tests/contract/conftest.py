@@ -19,9 +19,12 @@ import pytest
 LIVE = os.environ.get("DISCO_CONTRACT_MASTER", "")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dask_client() -> Iterator[Any]:
-    """A client of a Dask ``LocalCluster`` of 3 worker processes, for the whole session."""
+    """A client of a Dask ``LocalCluster`` of 3 worker processes, for the contract suite.
+
+    Closed after it: its threads would otherwise run on through the tests that fake the clock.
+    """
     try:
         import distributed
     except ImportError:
@@ -33,7 +36,7 @@ def dask_client() -> Iterator[Any]:
         yield client
 
 
-@pytest.fixture(scope="session", params=["embedded", "served", "dask", "live"])
+@pytest.fixture(scope="package", params=["embedded", "served", "dask", "live"])
 def master(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A master port: the embedded one, the embedded one over HTTP, the Dask one, or a live
     Disco master."""
