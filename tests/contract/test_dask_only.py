@@ -72,6 +72,44 @@ def test_a_killed_job_stops_its_tasks_on_the_dask_workers(
     assert job.status() == "dead"
 
 
+def test_what_a_running_task_prints_is_in_the_events_before_it_ends(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    from discoworker.adapters.dask import DaskMaster
+
+    master = DaskMaster.of_client(dask_client, tmp_path / "master")
+    go = tmp_path / "go"
+
+    def waiting_map(line: str, params: Any) -> Iterator[tuple[str, int]]:
+        print("waiting for go", flush=True)
+        time.sleep(1.2)  # printed text goes out as a MSG at the next print a second later
+        print("still waiting", flush=True)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(params) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield line, 1
+
+    job = Job(name="DaskLive", master=master).run(
+        input=["raw://live"], map=waiting_map, params=str(go))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            messages = [e.message for e in job.events()]
+            if any("waiting for go" in m for m in messages):
+                break
+            time.sleep(0.1)
+        assert any("waiting for go" in m for m in messages), messages
+        assert any(m.startswith("map:0 assigned to") for m in messages)
+        assert job.status() == "active"
+    finally:
+        go.touch()
+    assert counts_of(master, job.wait(timeout=120)) == {"live": 1}
+    messages = [e.message for e in job.events()]
+    # Told live and carried by the result: written once.
+    assert sum("waiting for go" in m for m in messages) == 1
+    assert sum(m.startswith("map:0 assigned to") for m in messages) == 1
+
+
 def test_dask_is_not_imported_by_discoworker_nor_by_the_embedded_master(tmp_path: Path) -> None:
     import subprocess
     import sys

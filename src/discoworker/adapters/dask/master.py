@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -22,6 +23,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from discoworker.adapters.dask.node import (
+    EVENTS_TOPIC,
     FileKey,
     NodeTask,
     TaskResult,
@@ -86,11 +88,15 @@ class DaskMaster(EmbeddedMaster):
     """
 
     _client: Any = attrs.field(default=None, kw_only=True, alias="client")
+    #: Per job, per task run: the numbers of its events written so far (live or at its end).
+    _said: dict[str, dict[str, set[int]]] = attrs.field(factory=dict, init=False)
+    _said_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self._client is None:
             raise ValueError("a DaskMaster needs a distributed.Client")
         super().__attrs_post_init__()
+        _listen(self)
 
     @classmethod
     def connect(cls, url: str, data_dir: Path, **options: Any) -> DaskMaster:
@@ -196,6 +202,8 @@ class DaskMaster(EmbeddedMaster):
             client.run(forget_job, job.name, self._host)
         runs.clear()
         outputs.clear()  # the last references: Dask forgets the job's data
+        with self._said_lock:
+            self._said.pop(job.name, None)
 
     def _ship_inputs(self, inputs: Iterable[StageOutput]) -> dict[str, Future]:
         """The job inputs that are this client's own files (the results of an earlier job,
@@ -312,10 +320,8 @@ class DaskMaster(EmbeddedMaster):
                 if job.status != ACTIVE or result.kind == "killed":
                     return
                 host = _host_of(result.worker) or self._host
-                began = result.events[0][0] if result.events else None
-                self._store.add_event(job.name, "master", f"{name} assigned to {host}", now=began)
-                for when, message in result.events:
-                    self._store.add_event(job.name, host, message, now=when)
+                self._say(job, task.taskid, result.run, result.worker,
+                          [(i, when, message) for i, (when, message) in enumerate(result.events)])
                 for (_area, rel), data in result.logs.items():
                     atomic_write(self._store.disco_data / rel, data)
                 for key, value in result.oob:
@@ -342,6 +348,37 @@ class DaskMaster(EmbeddedMaster):
             finally:
                 job.cond.notify_all()
 
+    def live_event(self, said: dict[str, Any]) -> None:
+        """A task's event as it happened (sent by ``node.run_task`` on its Dask worker)."""
+        job = self._jobs.get(str(said.get("job")))
+        if job is None or job.status != ACTIVE:
+            return
+        try:
+            self._say(job, int(said["task"]), str(said["run"]), str(said["worker"]),
+                      [(int(said["seq"]), float(said["time"]), str(said["message"]))])
+        except (KeyError, ValueError, TypeError, OSError):
+            log.exception("job.live_event_dropped", job=job.name)
+
+    def _say(
+        self, job: _Job, taskid: int, run: str, worker: str,
+        events: list[tuple[int, float, str]],
+    ) -> None:
+        """Write a task run's events not written yet, after the line that says where it ran."""
+        host = _host_of(worker) or self._host
+        with self._said_lock:
+            runs = self._said.setdefault(job.name, {})
+            said = runs.get(run)
+            if said is None:
+                said = runs[run] = set()
+                name = f"{job.scheduler.stage_spec(taskid).name}:{taskid}"
+                began = events[0][1] if events else None
+                self._store.add_event(job.name, "master", f"{name} assigned to {host}",
+                                      now=began)
+            for seq, when, message in events:
+                if seq not in said:
+                    said.add(seq)
+                    self._store.add_event(job.name, host, message, now=when)
+
     def _gather(self, job: _Job, outputs: dict[str, tuple[int, Future]]) -> None:
         """Bring the job's results (the last stage's outputs) to the client's data dir."""
         wanted = [outputs[u][1] for reps in job.scheduler.results() for u in reps
@@ -360,6 +397,27 @@ def _host_of(address: str) -> str:
 
 _CLIENTS: dict[str, Client] = {}
 _CLIENTS_LOCK = threading.Lock()
+#: The Dask masters of each client (by id): a client has one handler per event topic.
+_LISTENERS: dict[int, weakref.WeakValueDictionary[int, DaskMaster]] = {}
+
+
+def _listen(master: DaskMaster) -> None:
+    """Have ``master`` told its tasks' events as they happen."""
+    client = master.client
+    with _CLIENTS_LOCK:
+        listeners = _LISTENERS.get(id(client))
+        if listeners is None:
+            listeners = _LISTENERS[id(client)] = weakref.WeakValueDictionary()
+            masters = listeners
+
+            def handler(event: tuple[float, Any]) -> None:
+                _stamp, said = event
+                if isinstance(said, dict):
+                    for each in list(masters.values()):
+                        each.live_event(said)
+
+            client.subscribe_topic(EVENTS_TOPIC, handler)
+        listeners[id(master)] = master
 
 
 def _client_for(address: str) -> Client:

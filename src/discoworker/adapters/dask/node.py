@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -46,6 +46,8 @@ from discoworker.errors import CommError, DiscoError
 
 #: Files as ``(area, path relative to the area)``: ``disco`` (job data) or ``ddfs`` (blobs).
 FileKey = tuple[str, str]
+#: The Dask event topic a task's events go out on as they happen (``Worker.log_event``).
+EVENTS_TOPIC = "discoworker-events"
 
 
 @attrs.frozen
@@ -73,7 +75,8 @@ class TaskResult:
     """One task run's end as the client sees it, and its local outputs' bytes.
 
     ``kind`` is ``done``, ``error``, ``fatal`` or ``killed``; ``events`` are ``(time,
-    message)``; ``index_url`` and ``entries`` its ``dir://`` index when it wrote local outputs;
+    message)``, numbered from 0 in the run ``run`` (also sent live: :data:`EVENTS_TOPIC`);
+    ``index_url`` and ``entries`` its ``dir://`` index when it wrote local outputs;
     ``files`` the index and the outputs, by data path; ``pieces`` each output file's label.
     """
 
@@ -81,6 +84,7 @@ class TaskResult:
     reason: str
     worker: str
     events: tuple[tuple[float, str], ...]
+    run: str = ""
     index_url: str | None = None
     entries: tuple[IndexEntry, ...] = ()
     remote: tuple[tuple[int, str, int], ...] = ()
@@ -183,9 +187,11 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
     from distributed import get_worker
 
     try:
-        where = get_worker().address
+        dask_worker: Any = get_worker()
+        where = dask_worker.address
     except ValueError:
-        where = "local"
+        dask_worker, where = None, "local"
+    run = uuid.uuid4().hex
     events: list[tuple[float, str]] = []
     root = _root()
     store = Store(root, task.host)
@@ -214,7 +220,15 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
             return None
 
         def event(message: str) -> None:
-            events.append((time.time(), message))
+            now = time.time()
+            events.append((now, message))
+            if dask_worker is not None:
+                # As it happens, for a client watching the job; the result carries it too.
+                with contextlib.suppress(Exception):
+                    dask_worker.log_event(EVENTS_TOPIC, {
+                        "job": task.jobname, "task": task.taskid, "run": run,
+                        "seq": len(events) - 1, "time": now, "worker": where,
+                        "message": message})
 
         link = TaskLink(spec, lambda mode, ids: _answer(inputs, mode, ids), replicas, event)
         env = worker_env(task.jobenvs)
@@ -222,7 +236,7 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
                              _spawner(task, home, env))
         with _LOCK:
             if task.jobname in _KILLED:
-                return TaskResult("killed", "the job was stopped", where, tuple(events))
+                return TaskResult("killed", "the job was stopped", where, tuple(events), run)
             _RUNNING.setdefault(task.jobname, {})[id(proc)] = proc
         try:
             outcome = proc.run()
@@ -232,7 +246,8 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
         where_data = Locality(task.host, str(store.disco_data), str(run_ddfs))
         logs = _logs(events, where_data, store)
         if outcome.kind != "done":
-            return TaskResult(outcome.kind, outcome.reason, where, tuple(events), logs=logs)
+            return TaskResult(outcome.kind, outcome.reason, where, tuple(events), run,
+                              logs=logs)
         entries = tuple(
             IndexEntry(o.label, local_output_url(task.host, task.jobname, o.location), o.size)
             for o in outcome.local
@@ -252,14 +267,14 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
                 files["disco", rel] = (home / o.location).read_bytes()
                 pieces.append((o.label, ("disco", rel)))
         return TaskResult(
-            "done", "", where, tuple(events), index_url=index_url, entries=entries,
+            "done", "", where, tuple(events), run, index_url=index_url, entries=entries,
             remote=tuple((o.label, o.url, o.size) for o in outcome.remote), logs=logs,
             oob=_new_oob(ddfs, task), files=files, pieces=tuple(pieces),
         )
     except (OSError, DiscoError) as e:
         # The node could not run it (a full disk, a refused job home): the client retries.
         return TaskResult("error", f"the Dask worker {where} could not run the task: {e}",
-                          where, tuple(events))
+                          where, tuple(events), run)
     finally:
         shutil.rmtree(run_ddfs, ignore_errors=True)
 
