@@ -145,7 +145,7 @@ class DaskMaster(EmbeddedMaster):
             jobenvs = validate_jobenvs(JobPack.loads(pack).jobenvs)
             pack_future = self.client.submit(given, pack, pure=False,
                                              key=f"discoworker {job.name} jobpack")
-            shipped = self._ship_inputs(job.inputs)
+            shipped = self._ship_inputs(job.name, job.inputs)
             while True:
                 with job.cond:
                     self._notes(job)
@@ -205,7 +205,7 @@ class DaskMaster(EmbeddedMaster):
         with self._said_lock:
             self._said.pop(job.name, None)
 
-    def _ship_inputs(self, inputs: Iterable[StageOutput]) -> dict[str, Future]:
+    def _ship_inputs(self, jobname: str, inputs: Iterable[StageOutput]) -> dict[str, Future]:
         """The job inputs that are this client's own files (the results of an earlier job,
         a blob of its DDFS, a tag), as Dask data a task writes where their URLs point."""
         shipped: dict[str, Future] = {}
@@ -215,7 +215,7 @@ class DaskMaster(EmbeddedMaster):
                 files = self._own_files(url)
                 if files:
                     shipped[url] = self.client.submit(
-                        given, files, pure=False, key=f"discoworker input {url}")
+                        given, files, pure=False, key=f"discoworker {jobname} input {url}")
         return shipped
 
     def _own_files(self, url: str) -> dict[FileKey, bytes]:
