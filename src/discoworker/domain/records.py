@@ -432,8 +432,19 @@ def _counted(prefix_zeros: int) -> bytes:
     )
 
 
+# A whole flat record as ``pickle.dumps(record, 1)`` writes a tuple of short strings and
+# numbers, ``(X<n><n bytes>q<i>K<b>tq<i>.``: by far the commonest hunk content, matched in one
+# step of the run (three times faster than opcode by opcode). Every opcode in it is one the
+# general alternatives below accept on the same terms.
+_FLAT_RECORD: Final = (
+    b"\\((?:X(?:"
+    + _counted(3)
+    + b")q[\\x00-\\xff]|K[\\x00-\\xff]|M[\\x00-\\xff]{2}|J[\\x00-\\xff]{4}|G[\\x00-\\xff]{8}|N)*"
+    + b"tq[\\x00-\\xff]\\."
+)
+# Group 1: the last step of the run, a flat record or one opcode.
 _OPCODE_RUN: Final = re.compile(
-    b"(?:(["
+    b"(?:(" + _FLAT_RECORD + b"|["
     + re.escape(_NOARG)
     + b"]|[Kqh\\x80\\x82][\\x00-\\xff]|[M\\x83][\\x00-\\xff]{2}|[Jj\\x84][\\x00-\\xff]{4}"
     + b"|G[\\x00-\\xff]{8}|r[\\x00-\\xff]{2}\\x00\\x00|[XTB](?:"
@@ -446,6 +457,7 @@ _OPCODE_RUN: Final = re.compile(
 _LEN4: Final = struct.Struct("<I")
 _LEN8: Final = struct.Struct("<Q")
 _STOP: Final = ord(".")
+_MARK: Final = ord("(")
 _LINE_OPS: Final = frozenset(b"IFLSVPgp")
 _TWO_LINE_OPS: Final = frozenset(b"ci")
 
@@ -467,8 +479,10 @@ def _plain_pickles(data: bytes) -> bool:
             return False
         pos = match.end()
         if pos >= end:
+            # The run ended with a STOP, or with a flat record (which ends with one): the only
+            # step that starts with MARK and is longer than one byte.
             last = match.start(1)
-            return last >= 0 and data[last] == _STOP
+            return last >= 0 and (data[last] == _STOP or (data[last] == _MARK and end - last > 1))
         op = data[pos]
         if op in b"XTB\x8b":
             pos += 5 + len4(data, pos + 1)[0] if pos + 5 <= end else end + 1

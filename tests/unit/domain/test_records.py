@@ -9,6 +9,7 @@ import inspect
 import io
 import json
 import pickle
+import pickletools
 import re
 import struct
 import zlib
@@ -16,9 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from discoworker.domain import records
 from discoworker.domain.records import (
     HEADER_SIZE,
     MIN_HUNK_SIZE,
@@ -654,3 +656,65 @@ def test_crc_is_of_the_uncompressed_data() -> None:
     raw = pickle.dumps(("a", 1), 1)
     header = HunkHeader.unpack(encode_hunk(raw)[:HEADER_SIZE])
     assert header.checksum == zlib.crc32(raw)
+
+
+def _whole_bounded_pickles(data: bytes) -> bool:
+    """True when ``data`` is whole pickles by pickletools' opcode table, read by structure
+    alone (no text decoded): every length within ``data``, every memo index below its size
+    or 2**16 (a memo of 1 MiB at most)."""
+    ops = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
+    pos, end, last = 0, len(data), b""
+    while pos < end:
+        op = ops.get(data[pos : pos + 1])
+        if op is None:
+            return False
+        last, pos = op.code.encode("latin-1"), pos + 1
+        n = op.arg.n if op.arg is not None else 0
+        if n >= 0:
+            value = data[pos : pos + n]
+            pos += n
+        elif n == pickletools.UP_TO_NEWLINE:
+            lines = 2 if op.arg is not None and op.arg.name.endswith("pair") else 1
+            for _ in range(lines):
+                newline = data.find(b"\n", pos)
+                if newline < 0:
+                    return False
+                value, pos = data[pos:newline], newline + 1
+        else:
+            width = {pickletools.TAKEN_FROM_ARGUMENT1: 1, pickletools.TAKEN_FROM_ARGUMENT4: 4,
+                     pickletools.TAKEN_FROM_ARGUMENT4U: 4, pickletools.TAKEN_FROM_ARGUMENT8U: 8}[n]
+            size = int.from_bytes(data[pos : pos + width], "little")
+            value, pos = b"", pos + width + size
+        if pos > end:
+            return False
+        if op.name in ("PUT", "LONG_BINPUT"):
+            index = int(value) if op.name == "PUT" else int.from_bytes(value, "little")
+            if index >= max(end, 1 << 16):
+                return False
+    return last == b"."
+
+
+_FLAT = st.tuples(
+    st.text(max_size=40) | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.none(),
+    st.integers(-(2**40), 2**40) | st.text(max_size=40) | st.none(),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rows=st.lists(_FLAT, min_size=1, max_size=6),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+    cut=st.integers(0, 10**6),
+)
+@example(rows=[("abcde", 1)], edits=[(2, 2)], cut=10**6)  # a string's length cut to 2
+def test_what_reaches_the_c_unpickler_is_whole_bounded_pickles(
+    rows: list[tuple[Any, Any]], edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(b"".join(pickle.dumps(row, 1) for row in rows))
+    # Flat records as the writer makes them take the fast path.
+    assert records._plain_pickles(bytes(data))
+    for where, byte in edits:
+        data[where % len(data)] = byte
+    damaged = bytes(data[: cut % (len(data) + 1)])
+    if records._plain_pickles(damaged):
+        assert _whole_bounded_pickles(damaged)
