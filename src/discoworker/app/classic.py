@@ -38,7 +38,7 @@ from discoworker.app.streams import (
 )
 from discoworker.domain.index import read_index
 from discoworker.domain.inputs import SCHEMES, TaskInput, url_scheme
-from discoworker.domain.partition import default_partition, key_digest
+from discoworker.domain.partition import default_labels, default_partition, key_digest
 from discoworker.domain.records import DiscoOutputStream
 from discoworker.errors import DiscoError, FatalError, JobArgumentError
 
@@ -531,14 +531,20 @@ def _map_summed(
                 raise
     if not sums:
         return
-    label_of = labels.label
     groups: dict[int | None, list[tuple[Any, Any]]] = {}
-    for key, total in sums.items():
-        label = label_of(key)
+    if labels.digest_ok:
+        # Each key is labelled once here: the whole list in one call, no cache.
+        keyed: Iterable[tuple[int | None, tuple[Any, Any]]] = zip(
+            default_labels(sums, labels.partitions), sums.items(), strict=True
+        )
+    else:
+        label_of = labels.label
+        keyed = ((label_of(key), item) for item in sums.items() for key in (item[0],))
+    for label, item in keyed:
         group = groups.get(label)
         if group is None:
             group = groups[label] = []
-        group.append((key, total))
+        group.append(item)
     for label, records in groups.items():
         output(label).extend(records)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from discoworker.app.context import TaskContext, current_context
+from discoworker.app.streams import StreamChain
 from discoworker.domain.index import expand_dir, read_index
 from discoworker.domain.inputs import FailoverState, TaskInput
 from discoworker.errors import DataError
@@ -55,13 +56,21 @@ class Input:
             # Counted in a local (the hot loop), kept in the attribute whatever happens.
             delivered = self._delivered
             context.reading = replica.url
+            chain: StreamChain | None = None
             try:
                 records = self._records(replica.url)
+                if type(records) is StreamChain:
+                    # Its last stream iterated here, closed below: one generator less per record.
+                    chain, records = records, records.last
                 if delivered:
                     records = itertools.islice(records, delivered, None)
                 for record in records:
                     delivered += 1
                     yield record
+                if chain is not None:
+                    closing = chain
+                    chain = None  # closed once, even if closing fails
+                    closing.close()
                 context.reading = ""
                 context.read.finished(self.input.id)
                 return
@@ -74,6 +83,8 @@ class Input:
                 state = state.retry(retry)
             finally:
                 self._delivered = delivered
+                if chain is not None:
+                    chain.close()
         if last_error is not None and not curable:
             # No replica failed in a way another attempt may cure: a reader with a bug, or a
             # URL no one can read (InputURLError). Say so at once (FATAL), not after retries.
@@ -128,9 +139,12 @@ class SerialInput:
 
     def __iter__(self) -> Iterator[Any]:
         self._context.read.begin([i.id for i in self.inputs])
-        for task_input in self.inputs:
-            ready = _poll_until_ready(task_input, self._context)
-            yield from Input(ready, self.task, self.open, self._context)
+        # Chained in C: a record passes through no generator of this class.
+        return itertools.chain.from_iterable(
+            Input(_poll_until_ready(task_input, self._context), self.task, self.open,
+                  self._context)
+            for task_input in self.inputs
+        )
 
 
 class ParallelInput(SerialInput):

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from discoworker.domain.partition import default_partition, key_digest, make_range_partition
+from discoworker.domain.partition import (
+    default_labels,
+    default_partition,
+    key_digest,
+    make_range_partition,
+)
 from tests.unit.domain._recordings import recorded_tasks
 
 
@@ -87,3 +92,14 @@ def test_range_partition() -> None:
         make_range_partition(3, 3)
     with pytest.raises(TypeError):
         part(None, 5, None)
+
+
+@given(
+    keys=st.lists(st.text() | st.binary() | st.integers() | st.tuples(st.integers())),
+    partitions=st.integers(1, 9),
+)
+def test_default_labels_are_default_partition_of_each_key(
+    keys: list[object], partitions: int
+) -> None:
+    assert default_labels(keys, partitions) == [default_partition(k, partitions) for k in keys]
+    assert default_labels(["hello"], 2) == [int(hashlib.md5(b"hello").hexdigest(), 16) % 2]
