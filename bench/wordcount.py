@@ -1,18 +1,32 @@
-"""Word count benchmark: discoworker's classic worker beside a plain ``multiprocessing.Pool``.
+"""Word count benchmark: discoworker's classic worker beside the floor, a Pool and Dask bag.
 
     python bench/wordcount.py [--mb 200] [--files 8] [--workers 2] [--rounds 3]
     python bench/wordcount.py --empty-tasks 50
     python bench/wordcount.py --tiny
+    python bench/wordcount.py --mb 2000 --growth
+    python bench/wordcount.py --sort-budget 32
     python bench/wordcount.py --master http://localhost:8989 [--original-python PATH]
 
 A deterministic corpus (Zipf-distributed words, fixed seed, ``--files`` files) is generated
 once and cached. The default mode runs the classic word count (``partitions`` = workers,
 ``sum_combiner``) on the embedded master, then the same count with a ``multiprocessing.Pool``
-(one file per task, a ``Counter`` per file, merged), and checks that the counts are equal.
+(one file per task, a ``Counter`` per file, merged), Dask bag's word count
+(``read_text(...).str.split().flatten().frequencies()``, ``--workers`` processes; skipped,
+saying so, when dask is not installed) and the floor (the job's own map and combiner in one
+process, no framework), and checks that every run's counts equal a ``Counter``'s.
 Every measured run is a fresh child process, so its peak memory is its own: the client's
 max RSS and the largest of its descendants' (``RUSAGE_CHILDREN``). Wall time is from the
 job's submit (or the Pool's start) to the last result read; figures are medians of
 ``--rounds`` runs taken in turn.
+
+``--growth`` runs the job at ``--mb`` and at a tenth of it, in turn: the wall-time ratio
+(issue 15 asks at most 10.5 for 10x the data) and the peak RSS ratios of the client (with the
+embedded master) and of the largest task process (both at most 1.2).
+
+``--sort-budget MB`` runs a job whose one reduce has ``sort=True`` and ``sort_buffer_size``
+``MB`` megabytes, over records (``(word, 1)``, no combiner) about 4.5 times that size by the
+sort's own measure, and the same job with the whole input in its budget; prints the largest
+task's peak RSS of each, and checks that the reduce saw its keys in order.
 
 ``--empty-tasks N`` times a map-only job of N empty inputs and one of a single empty input:
 the overhead per task is their difference over N - 1.
@@ -157,6 +171,24 @@ def fun_reduce(records: Iterable[tuple[Any, int]], params: Any) -> Iterator[tupl
     yield from sums.items()
 
 
+def fun_sorted_reduce(
+    records: Iterable[tuple[Any, int]], params: Any
+) -> Iterator[tuple[Any, int]]:
+    """The sum of each run of equal keys; ValueError when a key comes before the last one."""
+    last: Any = None
+    total = 0
+    for word, count in records:
+        if word != last:
+            if last is not None:
+                if word < last:
+                    raise ValueError(f"the reduce's input is not sorted: {word!r} after {last!r}")
+                yield last, total
+            last, total = word, 0
+        total += count
+    if last is not None:
+        yield last, total
+
+
 def as_text(word: bytes | str) -> str:
     """A word as text, whichever form a worker gave it in."""
     return word.decode("utf-8") if isinstance(word, bytes) else word
@@ -240,24 +272,55 @@ def run_pool(paths: list[str], workers: int, fast: bool) -> collections.Counter[
     return total
 
 
-def run_job(master: Any, inputs: list[Any], partitions: int) -> collections.Counter[str]:
-    """The classic word count with ``sum_combiner`` on ``master``; its counts."""
+def run_job(
+    master: Any, inputs: list[Any], partitions: int, sort_buffer: str | None = None
+) -> collections.Counter[str]:
+    """The classic word count with ``sum_combiner`` on ``master``; its counts.
+
+    With ``sort_buffer``: no combiner, one reduce with ``sort=True`` and that buffer size.
+    """
     from discoworker.classic import sum_combiner
     from discoworker.job import Job, result_iterator
 
-    job = Job(name="BenchWordCount", master=master).run(
-        input=inputs,
-        map=fun_map,
-        reduce=fun_reduce,
-        combiner=sum_combiner,
-        partitions=partitions,
-    )
+    jobargs: dict[str, Any] = {"reduce": fun_reduce, "combiner": sum_combiner,
+                               "partitions": partitions}
+    if sort_buffer is not None:
+        jobargs = {"reduce": fun_sorted_reduce, "partitions": 1, "sort": True,
+                   "sort_buffer_size": sort_buffer}
+    job = Job(name="BenchWordCount", master=master).run(input=inputs, map=fun_map, **jobargs)
     results = job.wait()
     counts: collections.Counter[str] = collections.Counter()
     for word, count in result_iterator(results, master=master):
         counts[as_text(word)] += count
     job.purge()
     return counts
+
+
+def dask_installed() -> bool:
+    """True when Dask bag can be imported here."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("dask", "dask.bag"))
+
+
+def run_dask(paths: list[str], workers: int) -> collections.Counter[str]:
+    """Dask bag's word count in ``workers`` processes of Dask's own kind, ended before return.
+
+    The pool is this run's own, so its processes' CPU and memory are this process's children.
+    """
+    import importlib
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Imported by name: dask is optional, and no part of the project's typed dependencies.
+    dask = importlib.import_module("dask")
+    bag = importlib.import_module("dask.bag")
+    context = importlib.import_module("dask.multiprocessing").get_context()
+    with (
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        dask.config.set(scheduler="processes", pool=pool),
+    ):
+        pairs = bag.read_text(paths).str.split().flatten().frequencies().compute()
+    return collections.Counter(dict(pairs))
 
 
 def run_empty(master: Any, tasks: int) -> None:
@@ -284,7 +347,7 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     scratch = (cache_root() / "embedded-kept" if kept
                else Path(tempfile.mkdtemp(prefix="embedded-", dir=cache_root())))
     master: Any = None
-    if mode in ("embedded", "embedded-kept", "empty"):
+    if mode in ("embedded", "embedded-kept", "empty", "sort"):
         master = EmbeddedMaster(scratch, workers=workers)
     elif mode == "live":
         from discoworker.adapters.master_http import HttpMaster
@@ -298,8 +361,12 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
         counts = run_pool(paths, workers, fast=False)
     elif mode == "pool-c":
         counts = run_pool(paths, workers, fast=True)
+    elif mode == "dask":
+        counts = run_dask(paths, workers)
     elif mode in ("embedded", "embedded-kept"):
         counts = run_job(master, [f"file://{p}" for p in paths], workers)
+    elif mode == "sort":
+        counts = run_job(master, [f"file://{p}" for p in paths], workers, spec["sort_buffer"])
     elif mode == "live":
         counts = run_job(master, [spec["tag"]], spec["partitions"])
     elif mode == "empty":
@@ -474,10 +541,16 @@ def check_equal(reference: dict[str, int], runs: list[dict[str, Any]], name: str
     return ok
 
 
+DASK_SKIPPED = "Dask bag: skipped, dask is not installed here (pip install 'dask[bag]')"
+
+
 def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
     spec = {"paths": [str(p) for p in paths], "workers": args.workers}
     size = corpus_bytes(paths)
     modes = ["embedded", "floor", "pool", "pool-c"]
+    with_dask = dask_installed()
+    if with_dask:
+        modes.append("dask")
     if args.tiny:
         modes.insert(1, "embedded-kept")
         measure("embedded-kept", spec)  # the kept data dir has seen a job before
@@ -494,19 +567,104 @@ def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
           f"medians of {args.rounds} run(s); wall from submit to the last result read")
     print(report("floor: map + combiner, one process", runs["floor"], size))
     print(report("Pool, Counter + the job's map", runs["pool"], size))
-    print(report("Pool, Counter.update(line.split())", runs["pool-c"], size))
+    print(report(f"Pool({args.workers}), Counter.update(line.split())", runs["pool-c"], size))
+    if with_dask:
+        print(report(f"Dask bag, {args.workers} processes", runs["dask"], size))
+    else:
+        print(DASK_SKIPPED)
     print(report("discoworker, embedded, new data dir", runs["embedded"], size))
     if args.tiny:
         print(report("discoworker, embedded, used data dir", runs["embedded-kept"], size))
     print("discoworker (new data dir) / ...:")
-    print(ratio("floor, CPU", runs["embedded"], runs["floor"], "cpu"))
+    print(ratio("floor, CPU (issue 15: at most 1.15)", runs["embedded"], runs["floor"], "cpu"))
     print(ratio("floor, wall", runs["embedded"], runs["floor"]))
     print(ratio("Pool with the job's map", runs["embedded"], runs["pool"]))
     print(ratio("Pool with Counter.update", runs["embedded"], runs["pool-c"]))
+    if with_dask:
+        print(ratio("Dask bag, wall (issue 15: at most 1/1.3 = 0.77)", runs["embedded"],
+                    runs["dask"]))
+        print(ratio("Dask bag, CPU", runs["embedded"], runs["dask"], "cpu"))
     if args.tiny:
         print(ratio("used data dir / new data dir", runs["embedded-kept"], runs["embedded"]))
     print("counts (every run against a Counter over the files): "
           + ("EQUAL" if ok else "DIFFERENT"))
+    return 0 if ok else 1
+
+
+def main_growth(args: argparse.Namespace) -> int:
+    """The job at a tenth of ``--mb`` and at ``--mb``, in turn: wall and peak RSS ratios."""
+    sizes = [args.mb / 10, args.mb]
+    corpora = [corpus(mb, args.files, args.seed) for mb in sizes]
+    specs = [{"paths": [str(p) for p in c], "workers": args.workers} for c in corpora]
+    runs: list[list[dict[str, Any]]] = [[], []]
+    references: list[dict[str, int]] = []
+    for spec in specs:
+        counted = measure("pool-c", spec)
+        references.append(load_counts(counted.pop("counts")))
+    for _ in range(args.rounds):
+        for i, spec in enumerate(specs):
+            runs[i].append(measure("embedded", spec))
+    ok = all(check_equal(ref, r, f"{mb:g} MB") for ref, r, mb in zip(references, runs, sizes,
+                                                                       strict=True))
+    print(f"growth: the word count at {sizes[0]:g} MB and {sizes[1]:g} MB ({args.files} files, "
+          f"{args.workers} workers), in turn; medians of {args.rounds} run(s)")
+    for mb, corpus_runs, paths in zip(sizes, runs, corpora, strict=True):
+        print(report(f"discoworker, {mb:g} MB", corpus_runs, corpus_bytes(paths)))
+    big, small = runs[1], runs[0]
+    print(f"{sizes[1]:g} MB / {sizes[0]:g} MB:")
+    print(ratio("wall (issue 15: at most 10.5)", big, small))
+    print(ratio("CPU", big, small, "cpu"))
+    print(ratio("peak RSS of the client with its embedded master (at most 1.2)", big, small,
+                "client_mb"))
+    print(ratio("peak RSS of the largest task process or fork server (at most 1.2)", big,
+                small, "worker_mb"))
+    print("counts (every run against a Counter over the files): "
+          + ("EQUAL" if ok else "DIFFERENT"))
+    return 0 if ok else 1
+
+
+#: What the external sort counts per buffered record beside its pickle (classic.py's figure).
+SORT_RECORD_OVERHEAD = 120
+#: Corpus bytes per word of the generated corpora (measured: 200 MB hold 29 M words).
+BYTES_PER_WORD = 7.3
+
+
+def sorted_bytes(counts: dict[str, int]) -> int:
+    """The reduce's ``(word, 1)`` records as the external sort measures them."""
+    return sum(
+        n * (len(pickle.dumps((w, 1), pickle.HIGHEST_PROTOCOL)) + SORT_RECORD_OVERHEAD)
+        for w, n in counts.items()
+    )
+
+
+def main_sort(args: argparse.Namespace) -> int:
+    """A reduce with ``sort=True`` over records about 4.5x its ``sort_buffer_size``."""
+    budget = args.sort_budget
+    # About 4.5 budgets of (word, 1) records, at ~140 bytes each by the sort's measure.
+    mb = args.sort_mb or round(4.5 * budget * BYTES_PER_WORD / 140, 2)
+    paths = corpus(mb, args.files, args.seed)
+    spec: dict[str, Any] = {"paths": [str(p) for p in paths], "workers": args.workers}
+    reference = load_counts(measure("pool-c", spec).pop("counts"))
+    data = sorted_bytes(reference)
+    ways = {f"sort_buffer_size={budget:g}M": f"{budget:g}M",
+            "sort_buffer_size=all (in memory)": f"{max(2 * data // MiB, 1)}M"}
+    runs: dict[str, list[dict[str, Any]]] = {w: [] for w in ways}
+    for _ in range(args.rounds):
+        for way, buffer in ways.items():
+            runs[way].append(measure("sort", dict(spec, sort_buffer=buffer)))
+    ok = all(check_equal(reference, r, way) for way, r in runs.items())
+    print(f"sort: one reduce with sort=True over {sum(reference.values())} (word, 1) records "
+          f"of {mb:g} MB of text, {data / MiB:.0f} MB by the sort's measure (pickle + "
+          f"{SORT_RECORD_OVERHEAD} bytes each) = {data / (budget * MiB):.1f}x a budget of "
+          f"{budget:g} MB; medians of {args.rounds} run(s)")
+    print("the budget is the job's sort_buffer_size (default '10%' of the node's memory); "
+          "full buffers are sorted and spilled to run files, merged 64 at a time")
+    for way, way_runs in runs.items():
+        print(report(way, way_runs, corpus_bytes(paths)))
+    first, second = runs.values()
+    print(ratio("largest task's peak RSS, budget / all in memory", first, second, "worker_mb"))
+    print("keys reached the reduce in order (its check), and counts (every run against a "
+          "Counter over the files): " + ("EQUAL" if ok else "DIFFERENT"))
     return 0 if ok else 1
 
 
@@ -582,6 +740,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--empty-tasks", type=int, metavar="N", help="per-task overhead")
     parser.add_argument("--tiny", action="store_true",
                         help=f"a small job: --mb {TINY_MB:g}, also in a data dir used before")
+    parser.add_argument("--growth", action="store_true",
+                        help="the job at --mb and at a tenth of it: time and memory ratios")
+    parser.add_argument("--sort-budget", type=float, metavar="MB",
+                        help="a reduce with sort=True over ~4.5x this sort_buffer_size")
+    parser.add_argument("--sort-mb", type=float, metavar="MB", help=argparse.SUPPRESS)
     parser.add_argument("--master", metavar="URL",
                         help="a real Disco master, or dask://host:port (dask://local)")
     parser.add_argument("--original-python", default=DEFAULT_ORIGINAL_PYTHON,
@@ -597,6 +760,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.empty_tasks:
         return main_empty(args)
+    if args.sort_budget:
+        return main_sort(args)
+    if args.growth:
+        return main_growth(args)
     if args.tiny:
         args.mb = TINY_MB
     paths = corpus(args.mb, args.files, args.seed)

@@ -26,7 +26,28 @@ def test_the_tiny_word_count_compares_every_run_with_a_counter(tmp_path: Path) -
     out = _bench(tmp_path, "--tiny", "--rounds", "1", "--files", "2")
     assert "floor: map + combiner, one process" in out
     assert "used data dir" in out
+    assert "Pool(2), Counter.update(line.split())" in out
+    # Dask bag's row when dask is installed, else a line saying it was skipped.
+    assert ("Dask bag, 2 processes" in out) or ("Dask bag: skipped" in out)
+    assert "floor, CPU" in out
     assert "counts (every run against a Counter over the files): EQUAL" in out
+
+
+def test_growth_compares_time_and_memory_at_ten_times_the_data(tmp_path: Path) -> None:
+    out = _bench(tmp_path, "--growth", "--mb", "0.5", "--rounds", "1", "--files", "2")
+    assert "0.5 MB / 0.05 MB:" in out
+    assert "peak RSS of the client with its embedded master" in out
+    assert "peak RSS of the largest task process" in out
+    assert "counts (every run against a Counter over the files): EQUAL" in out
+
+
+def test_sort_budget_runs_a_sorted_reduce_past_its_buffer(tmp_path: Path) -> None:
+    out = _bench(tmp_path, "--sort-budget", "0.5", "--rounds", "1", "--files", "2")
+    # The records are several budgets large, and the reduce saw them in order.
+    assert "x a budget of 0.5 MB" in out
+    assert "sort_buffer_size=0.5M" in out
+    assert "keys reached the reduce in order (its check), and counts" in out
+    assert out.rstrip().endswith("EQUAL")
 
 
 def test_empty_tasks_prints_the_overhead_with_and_without_the_fork_server(
