@@ -105,7 +105,15 @@ class Input:
     def _dir_records(self, url: str) -> Iterator[Any]:
         data = self._context.read_bytes(url)
         for entry in expand_dir(read_index(data, url), self.input.label):
-            yield from self.open(entry.url)
+            opened = self.open(entry.url)
+            if type(opened) is not StreamChain:
+                yield from opened
+                continue
+            # Its last stream iterated here: one generator less per record.
+            try:
+                yield from opened.last
+            finally:
+                opened.close()
 
 
 def _poll_until_ready(task_input: TaskInput, context: TaskContext) -> TaskInput:

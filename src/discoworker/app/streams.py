@@ -101,10 +101,11 @@ def disco_output_stream(
 def _chain_reader(stream: Any, size: int | None, url: str, params: Any = None) -> Iterator[Any]:
     # The default reduce reader and interior pipeline reader: records of the internal
     # format. Its fourth parameter is ``params`` (unlike disco_input_stream's
-    # ``ignore_corrupt``, to which the original passed params by accident).
+    # ``ignore_corrupt``, to which the original passed params by accident). The decoder's
+    # own generator is returned: no layer of ours per record.
     from discoworker.domain.records import disco_input_stream
 
-    yield from disco_input_stream(stream, size, url)
+    return disco_input_stream(stream, size, url)
 
 
 # -- composition ---------------------------------------------------------------------------
