@@ -678,12 +678,19 @@ def _spill(records: Iterable[Any], directory: str, number: int) -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"sort-{os.getpid()}-{number}.run")
     with open(path, "wb") as f:
-        pickler = pickle.Pickler(f, pickle.HIGHEST_PROTOCOL)
+        pickler = pickle.Pickler(f, _RUN_PROTOCOL)
         for record in records:
             pickler.dump(record)
             # Without this the pickler's memo would hold every record of the run.
             pickler.clear_memo()
     return path
+
+
+#: The run files' pickle protocol. Protocol 3 names every memo slot (BINPUT), so each record,
+#: its memo cleared, reuses slots from 0 and the one unpickler of a run overwrites them. From
+#: protocol 4 on, MEMOIZE appends to the unpickler's memo, which no clear resets: it would
+#: hold every record of the run, and a record's references would name an earlier record's.
+_RUN_PROTOCOL = 3
 
 
 def _read_run(path: str) -> Iterator[Any]:

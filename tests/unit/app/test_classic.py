@@ -286,6 +286,31 @@ def test_external_sort_is_stable_and_merges_many_runs_in_passes(tmp_path: Path) 
     )
 
 
+def test_external_sort_keeps_a_record_that_holds_one_object_twice(tmp_path: Path) -> None:
+    shared = {key: f"spam of {key}" for key in "aceg"}
+    records = [(key, [shared[key]] * 2 if key in shared else 1) for key in "hgfedcba"]
+    # Runs of a few records each, read back by one unpickler per run.
+    got = list(external_sort(records, buffer_size=600, directory=str(tmp_path)))
+    assert got == sorted(records)
+    assert not list(tmp_path.iterdir())
+
+
+def test_external_sort_merges_in_memory_bounded_by_its_buffer(tmp_path: Path) -> None:
+    import tracemalloc
+
+    records = ((f"key{i * 7919 % 50_000:05d}", "v" * 20) for i in range(60_000))
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in external_sort(records, buffer_size=256 << 10,
+                                             directory=str(tmp_path)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 60_000
+    # About 8 MB of records went through a 256 KiB buffer; the merge holds no run whole.
+    assert peak < 3 << 20
+
+
 def test_sort_buffer_sizes_read_like_unix_sort() -> None:
     assert parse_buffer_size(1000) == 1000
     assert parse_buffer_size("64M") == 64 << 20
