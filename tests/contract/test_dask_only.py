@@ -41,6 +41,30 @@ def test_disco_master_naming_a_dask_scheduler_runs_the_job_there(
     assert hosts and "localhost" not in hosts  # told by the Dask worker that ran it
 
 
+def test_the_command_runs_a_job_on_a_dask_scheduler_it_names(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    # A new process: no default Dask client there, only the one the dask:// URL makes.
+    import subprocess
+    import sys
+
+    address = dask_client.scheduler.address.removeprefix("tcp://")
+    job_file = tmp_path / "wc.py"
+    job_file.write_text(
+        "def map(line, params):\n"
+        "    for word in line.split():\n"
+        "        yield word, 1\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "discoworker.adapters.cli", "--master", f"dask://{address}",
+         "--data-dir", str(tmp_path / "data"), "run", str(job_file), "-i", "raw://b a b"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "DISCO_MASTER": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == ["1", "1", "1", "a", "b", "b"]
+
+
 def test_a_killed_job_stops_its_tasks_on_the_dask_workers(
     dask_client: Any, tmp_path: Path
 ) -> None:

@@ -7,6 +7,8 @@ under the names the original's ``func`` module gave them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from discoworker.app.streams import (
@@ -77,6 +79,13 @@ def sum_reduce(iter: Iterable[Any], params: Any) -> Iterator[tuple[Any, Any]]:
     for key, value in iter:
         sums[key] = sums.get(key, 0) + value
     yield from sums.items()
+
+
+def kvgroup(records: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Iterator[Any]]]:
+    """``(key, values)`` for each run of equal keys in ``records``: a reduce's grouping, once
+    its input is sorted (``sort=True``, or ``kvgroup(sorted(iter))``)."""
+    for key, group in groupby(records, key=itemgetter(0)):
+        yield key, (value for _, value in group)
 
 
 def map_line_reader(fd: Any, size: int | None, url: str, params: Any) -> Iterator[Any]:

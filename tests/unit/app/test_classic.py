@@ -555,3 +555,13 @@ def test_a_slow_task_says_its_share_every_few_seconds_between_intervals(
     assert [line.split(" [")[0] for line in said] == [
         f"{n} entries mapped" for n in range(5 * step, 30000, 5 * step)
     ] + ["Done: 30000 entries mapped"]
+
+
+def test_kvgroup_gives_each_run_of_a_key_with_its_values() -> None:
+    from discoworker.classic import kvgroup
+
+    records = sorted([("b", 2), ("a", 1), ("b", 3), ("c", 0), ("a", 4)])
+    assert [(k, list(vs)) for k, vs in kvgroup(records)] == [
+        ("a", [1, 4]), ("b", [2, 3]), ("c", [0])]
+    assert [(k, sum(vs)) for k, vs in kvgroup(iter([("x", 1), ("y", 1), ("x", 1)]))] == [
+        ("x", 1), ("y", 1), ("x", 1)]  # runs, not keys: unsorted input is grouped as it comes

@@ -6,8 +6,10 @@ import hashlib
 import inspect
 import random
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, groupby
+from itertools import chain
 from typing import Any
+
+from discoworker.classic import kvgroup
 
 __all__ = [
     "argcount", "chainify", "external", "flatten", "hexhash", "identity", "ilen",
@@ -63,12 +65,6 @@ def ilen(iterable: Iterable[Any]) -> int:
 def key(record: tuple[Any, Any]) -> Any:
     """The key of a ``(key, value)`` record."""
     return record[0]
-
-
-def kvgroup(records: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Iterator[Any]]]:
-    """``(key, values)`` for each run of equal keys in ``records`` (sort them first)."""
-    for k, group in groupby(records, key=key):
-        yield k, (value for _, value in group)
 
 
 def kvify(entry: Any) -> tuple[Any, Any]:

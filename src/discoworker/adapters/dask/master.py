@@ -140,6 +140,8 @@ class DaskMaster(EmbeddedMaster):
         runs: dict[int, _Run] = {}
         #: Each output's Dask task by its dir:// URL, with its task's stage.
         outputs: dict[str, tuple[int, Future]] = {}
+        #: Set when a task's Dask task ends; the keys whose ends it is told.
+        wake, watched = threading.Event(), set[str]()
         try:
             pack = self._store.jobfile(job.name).read_bytes()
             jobenvs = validate_jobenvs(JobPack.loads(pack).jobenvs)
@@ -169,7 +171,7 @@ class DaskMaster(EmbeddedMaster):
                     if not runs:
                         job.cond.wait(POLL)
                         continue
-                ended = self._wait([r.meta for r in runs.values()])
+                ended = self._wait([r.meta for r in runs.values()], wake, watched)
                 for taskid, run in list(runs.items()):
                     if run.meta not in ended:
                         continue
@@ -181,12 +183,15 @@ class DaskMaster(EmbeddedMaster):
         finally:
             self._release(job, runs, outputs)
 
-    def _wait(self, futures: list[Future]) -> set[Future]:
-        import distributed
-
-        wait: Any = distributed.wait
-        with contextlib.suppress(TimeoutError):
-            wait(futures, timeout=POLL, return_when="FIRST_COMPLETED")
+    def _wait(self, futures: list[Future], wake: threading.Event, watched: set[str]) -> set[Future]:
+        # Not distributed.wait: it asks for the process's default client, and a client this
+        # master made itself (``dask://`` URL) is deliberately not the default one.
+        for future in futures:
+            if future.key not in watched:
+                watched.add(future.key)
+                future.add_done_callback(lambda _: wake.set())
+        wake.wait(POLL)
+        wake.clear()
         return {f for f in futures if f.done()}
 
     def _release(
