@@ -8,25 +8,19 @@ test runs it in a subprocess as a client of the cluster's master.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
-import os
-import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from discoworker.adapters.master_http import HttpMaster
 from discoworker.job import Job, result_iterator
 from tests.cluster.conftest import CLUSTER, needs_cluster, purge_checked
+from tests.contract import test_live_interop as live_interop
 
 pytestmark = needs_cluster
 
-PREFIX = Path(os.environ.get("DISCO_REAL_MASTER") or Path.home() / ".cache" / "disco-real-master")
-ORIGINAL_PYTHON = PREFIX / "venv" / "bin" / "python"
 TIMEOUT = 240
 #: raw:// inputs the original runs (ASCII, no spaces), enough for maps on every node.
 LINES = [f"n{i:02d},common,w{i % 5}" for i in range(18)]
@@ -34,30 +28,8 @@ LINES = [f"n{i:02d},common,w{i % 5}" for i in range(18)]
 
 def run_original(script: str, *args: str, tmp_path: Path, timeout: float = TIMEOUT) -> bytes:
     """Run ``script`` with the original library's Python against the cluster; its stdout."""
-    if not ORIGINAL_PYTHON.exists():
-        pytest.fail(
-            f"the original library's Python is not at {ORIGINAL_PYTHON}: build the real master "
-            "(../shared/real-master/build.sh) or set DISCO_REAL_MASTER to its PREFIX"
-        )
-    path = tmp_path / f"original_{hashlib.md5(script.encode()).hexdigest()[:8]}.py"
-    path.write_text(script, encoding="utf-8")
-    env = {**os.environ, "DISCO_MASTER": CLUSTER, "PYTHONWARNINGS": "ignore"}
-    for name in ("PYTHONPATH", "VIRTUAL_ENV", "DISCO_SETTINGS_FILE"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [str(ORIGINAL_PYTHON), "-W", "ignore", str(path), *args],
-        capture_output=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"the original library's script failed (exit {done.returncode}):\n"
-            + done.stderr.decode("utf-8", "replace")[-4000:]
-        )
-    return done.stdout
+    return live_interop.run_original(script, *args, tmp_path=tmp_path, master=CLUSTER,
+                                     timeout=timeout)
 
 
 def hosts_of(results: list[list[str]]) -> set[str]:

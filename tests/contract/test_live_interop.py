@@ -43,8 +43,11 @@ ORIGINAL_PYTHON = PREFIX / "venv" / "bin" / "python"
 TIMEOUT = 180
 
 
-def run_original(script: str, *args: str, tmp_path: Path) -> bytes:
-    """Run ``script`` with the original library's Python (warnings off); its stdout."""
+def run_original(
+    script: str, *args: str, tmp_path: Path, master: str = LIVE, timeout: float = TIMEOUT
+) -> bytes:
+    """Run ``script`` with the original library's Python (warnings off) against ``master``;
+    its stdout."""
     if not ORIGINAL_PYTHON.exists():
         pytest.fail(
             f"the original library's Python is not at {ORIGINAL_PYTHON}: build the real master "
@@ -52,7 +55,7 @@ def run_original(script: str, *args: str, tmp_path: Path) -> bytes:
         )
     path = tmp_path / f"original_{hashlib.md5(script.encode()).hexdigest()[:8]}.py"
     path.write_text(script, encoding="utf-8")
-    env = {**os.environ, "DISCO_MASTER": LIVE, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "DISCO_MASTER": master, "PYTHONWARNINGS": "ignore"}
     # The original reads its settings from its own venv; ours must not leak into it.
     for name in ("PYTHONPATH", "VIRTUAL_ENV", "DISCO_SETTINGS_FILE"):
         env.pop(name, None)
@@ -61,7 +64,7 @@ def run_original(script: str, *args: str, tmp_path: Path) -> bytes:
         capture_output=True,
         env=env,
         cwd=tmp_path,
-        timeout=TIMEOUT,
+        timeout=timeout,
         check=False,
     )
     if done.returncode != 0:
