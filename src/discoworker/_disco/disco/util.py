@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any
 
-from discoworker.classic import kvgroup
+from discoworker.app.classic_func import kvgroup
 
 __all__ = [
     "argcount", "chainify", "external", "flatten", "hexhash", "identity", "ilen",
