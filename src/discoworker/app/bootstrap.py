@@ -83,7 +83,7 @@ def default_data_dir() -> Path:
 
 def dask_data_dir() -> Path:
     """Where a Dask master keeps its client-side state (events, results, DDFS)."""
-    return user_cache("discoworker", "DISCOWORKER_DATA") / "dask"
+    return default_data_dir() / "dask"
 
 
 def master_of(obj: object) -> Master | None:

@@ -13,6 +13,7 @@ to the client at the end, where ``result_iterator`` reads them as local files.
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 import time
 import weakref
@@ -111,6 +112,10 @@ class DaskMaster(EmbeddedMaster):
         url = "dask://" + str(client.scheduler.address).removeprefix("tcp://")
         return cls(data_dir, client=client, master_url=url, **options)
 
+    def warm(self, jobenvs: dict[str, str] | None = None) -> None:
+        """Nothing to get ready here: tasks start on the Dask workers, never from this
+        machine's fork servers."""
+
     @property
     def client(self) -> Client:
         """The Dask client the tasks are submitted with."""
@@ -140,8 +145,8 @@ class DaskMaster(EmbeddedMaster):
         runs: dict[int, _Run] = {}
         #: Each output's Dask task by its dir:// URL, with its task's stage.
         outputs: dict[str, tuple[int, Future]] = {}
-        #: Set when a task's Dask task ends; the keys whose ends it is told.
-        wake, watched = threading.Event(), set[str]()
+        #: Set when a task's Dask task ends.
+        wake = threading.Event()
         try:
             pack = self._store.jobfile(job.name).read_bytes()
             jobenvs = validate_jobenvs(JobPack.loads(pack).jobenvs)
@@ -162,16 +167,17 @@ class DaskMaster(EmbeddedMaster):
                         self._finish(job)
                         break
                     while (task := job.scheduler.next_task(len(runs))) is not None:
-                        runs[task.taskid] = self._submit_task(
+                        run = runs[task.taskid] = self._submit_task(
                             job, task=task, jobenvs=jobenvs, pack=pack_future, outputs=outputs,
                             shipped=shipped)
+                        run.meta.add_done_callback(lambda _: wake.set())
                         job.unsaved = True
                     if job.unsaved:
                         self._save(job)
                     if not runs:
                         job.cond.wait(POLL)
                         continue
-                ended = self._wait([r.meta for r in runs.values()], wake, watched)
+                ended = self._wait([r.meta for r in runs.values()], wake)
                 for taskid, run in list(runs.items()):
                     if run.meta not in ended:
                         continue
@@ -183,13 +189,10 @@ class DaskMaster(EmbeddedMaster):
         finally:
             self._release(job, runs, outputs)
 
-    def _wait(self, futures: list[Future], wake: threading.Event, watched: set[str]) -> set[Future]:
+    def _wait(self, futures: list[Future], wake: threading.Event) -> set[Future]:
         # Not distributed.wait: it asks for the process's default client, and a client this
-        # master made itself (``dask://`` URL) is deliberately not the default one.
-        for future in futures:
-            if future.key not in watched:
-                watched.add(future.key)
-                future.add_done_callback(lambda _: wake.set())
+        # master made itself (``dask://`` URL) is deliberately not the default one. Each
+        # task's future sets ``wake`` when it ends (a callback given as it is submitted).
         wake.wait(POLL)
         wake.clear()
         return {f for f in futures if f.done()}
@@ -330,8 +333,6 @@ class DaskMaster(EmbeddedMaster):
                 for (_area, rel), data in result.logs.items():
                     atomic_write(self._store.disco_data / rel, data)
                 for key, value in result.oob:
-                    import io
-
                     self._ddfs.push(oob_tag(job.name), key, io.BytesIO(value))
                 if result.kind == "done":
                     done: list[StageOutput] = []
@@ -349,7 +350,7 @@ class DaskMaster(EmbeddedMaster):
                     self._notes(job)
                 else:
                     self._task_failed(job, task, name, Outcome(result.kind, result.reason))
-                self._save(job)
+                job.unsaved = True  # saved once per batch of ends, by the coordinator's loop
             finally:
                 job.cond.notify_all()
 

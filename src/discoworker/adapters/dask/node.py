@@ -41,7 +41,13 @@ from discoworker.app.master_line import log_urls
 from discoworker.app.oob import blob_key, oob_tag
 from discoworker.domain.index import IndexEntry, format_index
 from discoworker.domain.inputs import Locality, Replica, TaskInput
-from discoworker.domain.task import TaskSpec, index_file_name, job_path, local_output_url
+from discoworker.domain.task import (
+    TaskSpec,
+    index_file_name,
+    index_url,
+    job_path,
+    local_output_url,
+)
 from discoworker.errors import CommError, DiscoError
 
 #: Files as ``(area, path relative to the area)``: ``disco`` (job data) or ``ddfs`` (blobs).
@@ -254,20 +260,20 @@ def run_task(task: NodeTask, jobpack: bytes, *data: Mapping[FileKey, bytes]) -> 
         )
         files: dict[FileKey, bytes] = {}
         pieces: list[tuple[int, FileKey]] = []
-        index_url = None
+        url: str | None = None
         if entries:
             name = index_file_name(task.stage, task.taskid, task.index_micros)
             index_rel = f"{job_path(task.host, task.jobname)}/{name}"
             index_bytes = format_index(entries)
             atomic_write(store.disco_data / index_rel, index_bytes)
             files["disco", index_rel] = index_bytes
-            index_url = f"dir://{task.host}/disco/{index_rel}"
+            url = index_url(task.host, task.jobname, task.stage, task.taskid, task.index_micros)
             for o in outcome.local:
                 rel = f"{job_path(task.host, task.jobname)}/{o.location}"
                 files["disco", rel] = (home / o.location).read_bytes()
                 pieces.append((o.label, ("disco", rel)))
         return TaskResult(
-            "done", "", where, tuple(events), run, index_url=index_url, entries=entries,
+            "done", "", where, tuple(events), run, index_url=url, entries=entries,
             remote=tuple((o.label, o.url, o.size) for o in outcome.remote), logs=logs,
             oob=_new_oob(ddfs, task), files=files, pieces=tuple(pieces),
         )

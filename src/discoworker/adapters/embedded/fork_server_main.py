@@ -31,6 +31,7 @@ import select
 import signal
 import socket
 import sys
+from collections.abc import Callable
 
 #: What a discoworker task imports before it can run job code; missing ones are skipped.
 PRELOAD = (
@@ -96,12 +97,7 @@ def child(fds: list[int], lifeline: int, program: str) -> None:
         os.dup2(stdin_fd, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        top = os.sysconf("SC_OPEN_MAX")
-        if lifeline > 2:
-            os.closerange(3, lifeline)
-            os.closerange(lifeline + 1, top)
-        else:
-            os.closerange(3, top)
+        close_others((lifeline,))
         code = run_program(program)
     finally:
         os._exit(code)
@@ -192,23 +188,11 @@ def start(
     lifeline: int,
     program: str,
 ) -> None:
-    """Fork the task of one request; tell its pid (and a pidfd) on its status socket."""
-    if len(fds) != 3:
-        for fd in fds:
-            os.close(fd)
-        return
-    status = socket.socket(fileno=fds[2])
-    pid = os.fork()
-    if pid == 0:
-        child(fds, lifeline, program)
-    for fd in fds[:2]:
-        os.close(fd)
-    pidfd = os.pidfd_open(pid)
-    running[pidfd] = (pid, status)
-    try:
-        socket.send_fds(status, [b"%d\n" % pid], [pidfd])
-    except OSError:
-        pass
+    """Fork the task of one request (its stdin, its stdout/stderr, a status socket)."""
+    if len(fds) == 3:
+        fork_and_tell(fds, running, lambda: child(fds, lifeline, program))
+    else:
+        refuse(fds)
 
 
 def start_job(
@@ -217,16 +201,30 @@ def start_job(
     running: dict[int, tuple[int, socket.socket]],
     lifeline: int,
 ) -> None:
-    """Fork the server of one job; tell its pid (and a pidfd) on its status socket."""
-    if len(fds) != 2:
-        for fd in fds:
-            os.close(fd)
-        return
-    status = socket.socket(fileno=fds[1])
+    """Fork the server of one job (its request socket, a status socket)."""
+    if len(fds) == 2:
+        fork_and_tell(fds, running, lambda: job_child(fds[0], spec, lifeline))
+    else:
+        refuse(fds)
+
+
+def refuse(fds: list[int]) -> None:
+    """A request with the wrong descriptors: closed, and nothing forked."""
+    for fd in fds:
+        os.close(fd)
+
+
+def fork_and_tell(
+    fds: list[int], running: dict[int, tuple[int, socket.socket]], in_child: Callable[[], None]
+) -> None:
+    """Fork ``in_child`` (it never returns); tell its pid (and a pidfd) on the status socket,
+    the last of ``fds``, the others being the child's alone from then on."""
+    status = socket.socket(fileno=fds[-1])
     pid = os.fork()
     if pid == 0:
-        job_child(fds[0], spec, lifeline)
-    os.close(fds[0])
+        in_child()
+    for fd in fds[:-1]:
+        os.close(fd)
     pidfd = os.pidfd_open(pid)
     running[pidfd] = (pid, status)
     try:

@@ -314,6 +314,8 @@ class Store:
     root: Path = attrs.field(converter=abspath)
     host: str = "localhost"
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+    #: Whether this store's thread emptying the trash runs (one at a time, whatever the purges).
+    _sweeping: bool = attrs.field(default=False, init=False)
 
     @property
     def disco_data(self) -> Path:
@@ -562,16 +564,37 @@ class Store:
         Deleting a job's many small directories took longer than the job itself.
         """
         trash = self.root / ".master" / "trash"
+        with contextlib.suppress(OSError):
+            trash.mkdir(parents=True, exist_ok=True)
         for path in (self.job_home(jobname), self._meta(jobname)):
             try:
-                trash.mkdir(parents=True, exist_ok=True)
                 os.rename(path, tempfile.mkdtemp(dir=trash, prefix=f"{jobname}."))
             except FileNotFoundError:
                 continue
             except OSError:
                 shutil.rmtree(path, ignore_errors=True)
-        if trash.is_dir():
-            threading.Thread(target=_empty_trash, args=(trash,), name="purge", daemon=True).start()
+        with self._lock:
+            if self._sweeping:
+                return  # the running sweep looks again before it ends
+            self._sweeping = True
+        threading.Thread(target=self._sweep, args=(trash,), name="purge", daemon=True).start()
+
+    def _sweep(self, trash: Path) -> None:
+        # One sweep at a time: it looks again under the lock before it ends, so a purge that
+        # saw it running has its files deleted by it. What it cannot delete (nothing of the
+        # trash went away in a whole pass) is left for a later purge.
+        before: set[str] = set()
+        while True:
+            _empty_trash(trash)
+            with self._lock:
+                try:
+                    left = {entry.name for entry in trash.iterdir()}
+                except OSError:
+                    left = set()
+                if not left or left == before:
+                    self._sweeping = False
+                    return
+            before = left
 
     def clean(self, jobname: str) -> None:
         """Forget the job's state and events; its data stays."""
