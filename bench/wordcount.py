@@ -16,8 +16,9 @@ saying so, when dask is not installed) and the floor (the job's own map and comb
 process, no framework), and checks that every run's counts equal a ``Counter``'s.
 Every measured run is a fresh child process, so its peak memory is its own: the client's
 max RSS and the largest of its descendants' (``RUSAGE_CHILDREN``). Wall time is from the
-job's submit (or the Pool's start) to the last result read; figures are medians of
-``--rounds`` runs taken in turn.
+job's submit (or the Pool's start) to the last result read, what a script imports at its top
+(discoworker's or Dask's modules) imported before; figures are medians of ``--rounds`` runs
+taken in turn.
 
 ``--growth`` runs the job at ``--mb`` and at a tenth of it, in turn: the wall-time ratio
 (issue 15 asks at most 10.5 for 10x the data) and the peak RSS ratios of the client (with the
@@ -353,6 +354,7 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
         from discoworker.adapters.master_http import HttpMaster
 
         master = HttpMaster(spec["master"])
+    import_at_the_top(mode)
     cpu_before = cpu_seconds()
     started = time.perf_counter()
     if mode == "floor":
@@ -385,6 +387,19 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     if counts is not None:
         out["counts"] = save_counts(counts)
     return out
+
+
+def import_at_the_top(mode: str) -> None:
+    """Import what a script of ``mode`` imports at its top, before its clock starts: the
+    figures are from submit to results read, for discoworker and Dask alike."""
+    import importlib
+
+    if mode in ("embedded", "embedded-kept", "empty", "sort", "live"):
+        for name in ("discoworker.job", "discoworker.classic"):
+            importlib.import_module(name)
+    elif mode == "dask":
+        for name in ("dask", "dask.bag", "dask.multiprocessing"):
+            importlib.import_module(name)
 
 
 def save_counts(counts: collections.Counter[str]) -> str:

@@ -80,11 +80,11 @@ def _failure_text(context: TaskContext) -> str:
 
 def _load_job(jobfile: str) -> tuple[Any, dict[str, Any]]:
     from discoworker.app.jobdata import loads_jobdata
-    from discoworker.domain.jobpack import JobPack
+    from discoworker.domain.jobpack import read_jobdata
 
     with open(jobfile, "rb") as f:
-        pack = JobPack.load(f)
-    return loads_jobdata(pack.jobdata, jobfile)
+        jobdata = read_jobdata(f)
+    return loads_jobdata(jobdata, jobfile)
 
 
 def _discard_outputs(worker: Any) -> None:

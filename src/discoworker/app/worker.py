@@ -17,7 +17,6 @@ import os
 import socket
 import sys
 import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -156,9 +155,9 @@ class Worker(dict[str, Any]):
     def jobzip(self, archive: zipfile.ZipFile, job: Any, **jobargs: Any) -> None:
         """Fill the job home: the worker program, its packages, required files and modules."""
         _write(archive, self.bin, _PROGRAM_TEXT.encode(), mode=0o755)
-        packages = _node_packages()
-        if packages and packages[0][0] not in archive.NameToInfo:  # jobhome() put them first
-            for name, data in packages:
+        files = _node_package_files()
+        if files and files[0][0] not in archive.NameToInfo:  # jobhome() put them first
+            for name, data in _node_packages():
                 archive.writestr(_zip_info(name), data)
         required = self.getitem("required_files", job, jobargs) or {}
         if isinstance(required, Mapping):
@@ -389,33 +388,31 @@ def _module_file(name: str, path: str) -> str:
 
 @functools.cache
 def _node_packages_zip() -> bytes:
-    """A zip of :func:`_node_packages` alone: every job home starts as a copy of it.
+    """A zip of the node packages alone: every job home starts as a copy of it.
 
-    Compressing it is most of a small job's packing, so it is kept in the user's cache
-    (``DISCOWORKER_LIB_CACHE``), named by the SHA-256 of the packages' files: a changed
-    file (an upgrade, an edited checkout) gets a new one, and one whose entries do not
-    match the files is rebuilt.
+    Reading and compressing the packages is most of a small job's packing, so the zip is kept
+    in the user's cache (``DISCOWORKER_LIB_CACHE``), named by the SHA-256 of the packages'
+    file names, sizes and modification times, as Python's own bytecode cache trusts a
+    source's: a changed file (an upgrade, an edited checkout) gets a new one. One whose
+    entries are not those files, sizes and all (cut short, damaged), is rebuilt.
     """
     import hashlib
 
     from discoworker.app.bootstrap import user_cache
 
-    files = _node_packages()
+    files = _node_package_files()
     digest = hashlib.sha256()
-    for name, data in files:
-        digest.update(b"%d %s %d\n" % (len(name), name.encode(), len(data)))
-        digest.update(data)
+    for name, _path, size, mtime_ns in files:
+        digest.update(b"%d %s %d %d\n" % (len(name), name.encode(), size, mtime_ns))
     cached = user_cache("discoworker-lib", "DISCOWORKER_LIB_CACHE") / f"{digest.hexdigest()}.zip"
     with contextlib.suppress(OSError, zipfile.BadZipFile):
         built = cached.read_bytes()
         entries = zipfile.ZipFile(io.BytesIO(built)).infolist()
-        if [(i.filename, i.CRC, i.file_size) for i in entries] == [
-            (name, zlib.crc32(data), len(data)) for name, data in files
-        ]:
+        if [(i.filename, i.file_size) for i in entries] == [(f[0], f[2]) for f in files]:
             return built
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files:
+        for name, data in _node_packages():
             archive.writestr(_zip_info(name), data)
     built = buffer.getvalue()
     with contextlib.suppress(OSError):  # no cache: every process builds its own
@@ -427,19 +424,29 @@ def _node_packages_zip() -> bytes:
 
 
 @functools.cache
-def _node_packages() -> tuple[tuple[str, bytes], ...]:
-    """The source files of :data:`NODE_PACKAGES` as ``(lib/<path>, bytes)``, read once."""
-    files: list[tuple[str, bytes]] = []
+def _node_package_files() -> tuple[tuple[str, Path, int, int], ...]:
+    """The source files of :data:`NODE_PACKAGES`: ``(lib/<path>, path, size, mtime_ns)``."""
+    files: list[tuple[str, Path, int, int]] = []
+
+    def add(name: str, path: Path) -> None:
+        stat = path.stat()
+        files.append((name, path, stat.st_size, stat.st_mtime_ns))
+
     for package in NODE_PACKAGES:
         module = sys.modules.get(package) or __import__(package)
         source = Path(module.__file__ or "")
         if not hasattr(module, "__path__"):  # a single module, not a package
-            files.append((f"lib/{source.name}", source.read_bytes()))
+            add(f"lib/{source.name}", source)
             continue
         root = source.parent
         for path in sorted(root.rglob("*")):
             if path.suffix in (".py", ".typed", ".pyi") and "__pycache__" not in path.parts:
-                name = f"lib/{package}/{path.relative_to(root).as_posix()}"
-                files.append((name, path.read_bytes()))
+                add(f"lib/{package}/{path.relative_to(root).as_posix()}", path)
     return tuple(files)
+
+
+@functools.cache
+def _node_packages() -> tuple[tuple[str, bytes], ...]:
+    """The source files of :data:`NODE_PACKAGES` as ``(lib/<path>, bytes)``, read once."""
+    return tuple((name, path.read_bytes()) for name, path, _, _ in _node_package_files())
 

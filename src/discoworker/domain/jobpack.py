@@ -34,6 +34,11 @@ class _Readable(Protocol):
     def read(self) -> bytes: ...
 
 
+class _Seekable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+
 @attrs.frozen
 class JobPackHeader:
     """The decoded header: version and the byte offsets of the four fields."""
@@ -58,8 +63,12 @@ class JobPackHeader:
         return _HEADER.pack(*words).ljust(HEADER_SIZE, b"\0")
 
 
-def header(data: bytes) -> JobPackHeader:
-    """Decode and check the header of ``data`` by the master's rules; JobPackError if broken."""
+def header(data: bytes, size: int | None = None) -> JobPackHeader:
+    """Decode and check the header of ``data`` by the master's rules; JobPackError if broken.
+
+    ``size``: the whole pack's, when ``data`` is only its beginning.
+    """
+    size = len(data) if size is None else size
     if len(data) < _HEADER.size:
         raise JobPackError(
             f"truncated job pack: {len(data)} bytes, the header needs {_HEADER.size} "
@@ -91,10 +100,10 @@ def header(data: bytes) -> JobPackHeader:
             f"invalid header: jobdata offset {data_off} at offset 16 is before "
             f"the jobhome offset {home_off}"
         )
-    if data_off > len(data):
+    if data_off > size:
         raise JobPackError(
             f"truncated job pack: jobdata offset {data_off} at offset 16 is past "
-            f"the end of the {len(data)}-byte pack"
+            f"the end of the {size}-byte pack"
         )
     return JobPackHeader(version, dict_off, envs_off, home_off, data_off)
 
@@ -178,3 +187,12 @@ class JobPack:
     def load(cls, file: _Readable) -> JobPack:
         """Read a binary file to its end and parse it as :meth:`loads` does."""
         return cls.loads(file.read())
+
+
+def read_jobdata(file: _Seekable) -> bytes:
+    """The jobdata of a job pack file, its header checked: what a task needs of the pack,
+    without reading the job home (most of the file) or the JSON the master has checked."""
+    head = file.read(HEADER_SIZE)
+    h = header(head, size=file.seek(0, 2))
+    file.seek(h.jobdata_offset)
+    return file.read()

@@ -8,23 +8,9 @@ stable across processes, unlike ``hash()``.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 from collections.abc import Callable, Iterable
-from typing import Any
 
-
-def _fastest_md5() -> Callable[[bytes], Any]:
-    # CPython's own MD5: for keys of a few bytes about twice as fast as OpenSSL's (hashlib's),
-    # whose per-call set-up costs more than the hashing. The same digest.
-    try:
-        md5: Callable[[bytes], Any] = importlib.import_module("_md5").md5
-    except (ImportError, AttributeError):  # a build without it
-        return hashlib.md5
-    return md5
-
-
-_md5 = _fastest_md5()
+from discoworker.domain.md5 import md5
 
 #: A partition function: ``(key, nr_partitions, params) -> label``.
 PartitionFunction = Callable[[object, int, object], int]
@@ -58,15 +44,15 @@ def key_digest(key: object) -> int:
                 "use another key, or give the job a partition function"
             )
         data = text.encode("utf-8", "surrogatepass")
-    return int.from_bytes(_md5(data).digest(), "big")
+    return int.from_bytes(md5(data).digest(), "big")
 
 
 def default_labels(keys: Iterable[object], nr_partitions: int) -> list[int]:
     """``default_partition`` of each of ``keys``, in order: one call for many keys."""
     _check_count(nr_partitions)
-    md5, from_bytes, digest = _md5, int.from_bytes, key_digest
+    md5_of, from_bytes, digest = md5, int.from_bytes, key_digest
     return [
-        from_bytes(md5(key.encode("utf-8", "surrogatepass")).digest(), "big") % nr_partitions
+        from_bytes(md5_of(key.encode("utf-8", "surrogatepass")).digest(), "big") % nr_partitions
         if type(key) is str
         else digest(key) % nr_partitions
         for key in keys

@@ -8,11 +8,12 @@ index file names for the embedded master.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 
 import attrs
+
+from discoworker.domain.md5 import md5
 
 
 @attrs.frozen
@@ -52,7 +53,7 @@ def file_safe(text: str) -> str:
 
 def hexhash(text: str) -> str:
     """The first two hex digits of the MD5 of ``text`` (UTF-8): Disco's directory fan-out."""
-    return hashlib.md5(text.encode("utf-8")).hexdigest()[:2]
+    return md5(text.encode("utf-8")).hexdigest()[:2]
 
 
 def job_path(host: str, jobname: str) -> str:

@@ -21,6 +21,7 @@ from discoworker.domain.jobpack import (
     JobPack,
     JobPackHeader,
     header,
+    read_jobdata,
 )
 from discoworker.errors import JobPackError
 from tests.golden_values import untag
@@ -249,6 +250,21 @@ def test_load_reads_a_binary_file() -> None:
     assert JobPack.load(io.BytesIO(data)) == JobPack.loads(data)
 
 
+def test_a_task_reads_the_jobdata_of_a_pack_file_whatever_its_home() -> None:
+    pack = JobPack(1, {"a": 1}, {"B": "c"}, b"PK" + bytes(range(256)) * 40, b"\x80data")
+    assert read_jobdata(io.BytesIO(pack.dumps())) == b"\x80data"
+
+
+def test_read_jobdata_of_a_cut_pack_names_the_offset_past_its_end() -> None:
+    data = JobPack(1, {"a": 1}, {}, b"PK-home" * 10, b"\x80data").dumps()
+    cut = data[: header(data).jobdata_offset - 3]
+    with pytest.raises(JobPackError, match=f"jobdata offset {header(data).jobdata_offset} "
+                                           f"at offset 16 is past the end of the {len(cut)}"):
+        read_jobdata(io.BytesIO(cut))
+    with pytest.raises(JobPackError, match="bad magic"):
+        read_jobdata(io.BytesIO(b"\0" * 200))
+
+
 def test_dumps_refuses_what_the_master_could_not_read() -> None:
     with pytest.raises(JobPackError, match="jobdict is not JSON-encodable"):
         JobPack(1, {"x": float("nan")}, {}, b"", b"").dumps()
@@ -293,6 +309,7 @@ def test_round_trip(pack: JobPack) -> None:
     assert JobPack.loads(data) == pack
     assert JobPack.loads(data).dumps() == data
     assert json.loads(data[HEADER_SIZE : header(data).jobenvs_offset]) == pack.jobdict
+    assert read_jobdata(io.BytesIO(data)) == pack.jobdata
 
 
 @settings(max_examples=300, deadline=None)

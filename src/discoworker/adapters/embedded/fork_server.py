@@ -3,8 +3,9 @@
 Starting a Python interpreter and importing discoworker costs a task most of its fixed cost.
 For a job whose worker is discoworker's own program (``discoworker_task.py``, run by
 ``python3``), each task is a fresh fork of a server that preloaded the job's ``lib/`` copy of
-discoworker (``fork_server_main``): its own process and session, fds 0-2 its protocol pipes,
-the lifeline inherited.
+discoworker (``fork_server_main``): its own process and session, fds 0-2 its protocol pipes.
+The server watches the lifeline for its tasks: when the master's process is gone, it kills
+each task's session.
 
 The server of a job is itself forked, per job, from a *shared* server (:class:`SharedServers`)
 that the master starts once for every job whose ``lib/`` is the same shared copy and whose

@@ -3,9 +3,10 @@
 Stdlib only at the top: it is the embedded master's code, while the modules it preloads are
 the job's (``lib/`` of the job home, first on ``PYTHONPATH``). It imports them once, then
 forks a fresh process per task: the child becomes a session leader, takes the task's
-protocol pipes as fds 0-2, closes every other descriptor but the lifeline, and runs the job's
-worker program as ``__main__``, exactly as a newly started interpreter would. No task code
-ever runs in the server, so nothing one task does reaches the next.
+protocol pipes as fds 0-2, closes every other descriptor (the lifeline too: its server
+watches that for it), and runs the job's worker program as ``__main__``, exactly as a newly
+started interpreter would. No task code ever runs in the server, so nothing one task does
+reaches the next.
 
 It runs in one of two roles. Given a worker program, it is one job's server, started in the
 job home. Given none, it is a *shared* server, started once for every job whose ``lib/`` has
@@ -31,7 +32,9 @@ import select
 import signal
 import socket
 import sys
+import types
 from collections.abc import Callable
+from types import CodeType
 
 #: What a discoworker task imports before it can run job code; missing ones are skipped.
 PRELOAD = (
@@ -88,8 +91,12 @@ def freeze() -> None:
     gc.freeze()
 
 
-def child(fds: list[int], lifeline: int, program: str) -> None:
-    """In the forked process: become a fresh worker process and run ``program``; never returns."""
+def child(fds: list[int], program: str, compiled: CodeType | None) -> None:
+    """In the forked process: become a fresh worker process and run ``program``; never returns.
+
+    The task does not keep the lifeline: its server watches it and, when it ends, kills every
+    task's session (``serve``), so the task need not start a thread of its own to watch it.
+    """
     code = 1
     try:
         os.setsid()
@@ -97,14 +104,26 @@ def child(fds: list[int], lifeline: int, program: str) -> None:
         os.dup2(stdin_fd, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        close_others((lifeline,))
-        code = run_program(program)
+        close_others(())
+        os.environ.pop(LIFELINE_ENV, None)
+        code = run_program(program, compiled)
     finally:
         os._exit(code)
 
 
-def run_program(program: str) -> int:
-    """Run the worker program as ``__main__``; its exit code, as the interpreter would give it."""
+def load_program(program: str) -> CodeType | None:
+    """The worker program compiled once for all of a job's tasks; None if it cannot be (then
+    each task runs it from its file, and says why it fails as a new interpreter would)."""
+    try:
+        with open(program, "rb") as f:
+            return compile(f.read(), program, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def run_program(program: str, compiled: CodeType | None = None) -> int:
+    """Run the worker program as ``__main__`` (from ``compiled`` when given); its exit code, as
+    the interpreter would give it."""
     import atexit
     import runpy
 
@@ -112,7 +131,15 @@ def run_program(program: str) -> int:
     sys.path[0] = os.path.dirname(program)
     code = 0
     try:
-        runpy.run_path(program, run_name="__main__")
+        if compiled is None:
+            runpy.run_path(program, run_name="__main__")
+        else:
+            # As runpy.run_path would run it, less reading and compiling the file again.
+            main = types.ModuleType("__main__")
+            main.__dict__.update(__file__=program, __cached__=None, __loader__=None,
+                                 __package__=None, __spec__=None)
+            sys.modules["__main__"] = main
+            exec(compiled, main.__dict__)
     except SystemExit as e:
         if e.code is None:
             code = 0
@@ -141,6 +168,7 @@ def serve(control: socket.socket, lifeline: int, program: str) -> None:
     """Fork one child per request until the request socket or the lifeline ends."""
     running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, status socket)
     largest = 64 if program else REQUEST_MAX
+    compiled = load_program(program) if program else None
     try:
         while True:
             watched: list[int] = [control.fileno(), *running]
@@ -153,7 +181,7 @@ def serve(control: socket.socket, lifeline: int, program: str) -> None:
                     if not msg:
                         return
                     if msg == b"spawn" and program:
-                        start(fds, running, lifeline, program)
+                        start(fds, running, program, compiled)
                     elif msg.startswith(b"job ") and not program and not flags & socket.MSG_TRUNC:
                         start_job(msg[4:], fds, running, lifeline)
                     else:
@@ -185,12 +213,12 @@ def serve(control: socket.socket, lifeline: int, program: str) -> None:
 def start(
     fds: list[int],
     running: dict[int, tuple[int, socket.socket]],
-    lifeline: int,
     program: str,
+    compiled: CodeType | None,
 ) -> None:
     """Fork the task of one request (its stdin, its stdout/stderr, a status socket)."""
     if len(fds) == 3:
-        fork_and_tell(fds, running, lambda: child(fds, lifeline, program))
+        fork_and_tell(fds, running, lambda: child(fds, program, compiled))
     else:
         refuse(fds)
 
