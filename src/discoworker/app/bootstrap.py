@@ -81,6 +81,12 @@ def default_data_dir() -> Path:
     return user_cache("discoworker", "DISCOWORKER_DATA")
 
 
+def default_libs_dir() -> Path:
+    """Where embedded masters unpack a job home's ``lib/`` once for every data dir of the
+    user: ``DISCOWORKER_LIBS``, else the user cache."""
+    return user_cache("discoworker-libs", "DISCOWORKER_LIBS")
+
+
 def dask_data_dir() -> Path:
     """Where a Dask master keeps its client-side state (events, results, DDFS)."""
     return default_data_dir() / "dask"

@@ -122,6 +122,9 @@ class EmbeddedMaster:
     _master_url: str = attrs.field(default="embedded", alias="master_url")
     _disco_port: int = attrs.field(default=8989, alias="disco_port")
     _put_port: int = attrs.field(default=8990, alias="put_port")
+    #: Where job homes' ``lib/`` copies are shared by every data dir (None: the user's cache,
+    #: ``DISCOWORKER_LIBS``); one this process cannot write leaves them in the data dir.
+    _libs_dir: Path | None = attrs.field(default=None, alias="libs_dir")
     _store: Store = attrs.field(init=False)
     _ddfs: LocalDdfs = attrs.field(init=False)
     _jobs: dict[str, _Job] = attrs.field(factory=dict, init=False)
@@ -131,7 +134,11 @@ class EmbeddedMaster:
     def __attrs_post_init__(self) -> None:
         if self._workers < 1 or self._max_attempts < 1:
             raise ValueError("workers and max_attempts must be at least 1")
-        self._store = Store(self._data_dir, self._host)
+        if self._libs_dir is None:
+            from discoworker.app.bootstrap import default_libs_dir
+
+            self._libs_dir = default_libs_dir()
+        self._store = Store(self._data_dir, self._host, libs=self._libs_dir)
         self._ddfs = LocalDdfs(self._store.ddfs_data, self._host)
         self._shared = SharedServers(self._store.root / ".master" / "servers")
         # A master dropped without shutdown() does not keep its shared servers to the end.

@@ -7,6 +7,9 @@ Layout under ``root`` (which is also the ``disco_data`` a task is told)::
     <root>/.master/jobs/<jobname>/state.json  job state (status, counts, results, error)
     <root>/.master/jobs/<jobname>/events      one JSON array per line, as ``rawevents``
     <root>/.ddfs/                             the local DDFS (``ddfs_local``)
+    <libs>/<sha256>/                          a job home's ``lib/``, unpacked once per content
+                                              for every data dir (``Store.libs``; else
+                                              ``<root>/.master/libs``)
 
 Everything is a plain file written atomically, so another process can list jobs and events.
 """
@@ -242,6 +245,9 @@ def safe_unzip(
 LIB: Final = "lib"
 #: A shared ``lib`` no job has used for this many days is removed.
 LIB_KEEP_DAYS: Final = 7
+#: Written in a shared ``lib`` copy before it is renamed into place: a copy without it, or
+#: without any of its files (someone deleted part of it), is made again.
+LIB_MARKER: Final = ".discoworker-lib-complete"
 
 
 def _all(name: str) -> bool:
@@ -263,19 +269,21 @@ def _shareable_lib(jobhome: bytes) -> bool:
     return LIB not in names and any(_in_lib(n) and not n.endswith("/") for n in names)
 
 
-def _lib_digest(jobhome: bytes) -> str:
+def _lib_digest(jobhome: bytes) -> tuple[str, list[str]]:
     """SHA-256 of the ``lib/`` entries of a (checked) job home: each entry's name, mode, sizes,
     CRC and its bytes as stored (local header and compressed data, which decompress to one
-    content only). Nothing is decompressed: the same content stored otherwise gets a copy of
-    its own, never another's."""
+    content only), and the entries' names below ``lib/``. Nothing is decompressed: the same
+    content stored otherwise gets a copy of its own, never another's."""
     import hashlib
     import io
 
     digest = hashlib.sha256()
     data = memoryview(jobhome)
+    names: list[str] = []
     with zipfile.ZipFile(io.BytesIO(jobhome)) as archive:
         for info in archive.infolist():
             if _in_lib(info.filename) and not info.is_dir():
+                names.append(info.filename[len(LIB) + 1 :])
                 start = info.header_offset
                 # The local header: 30 bytes, then the name and extra field it gives lengths of.
                 try:
@@ -290,7 +298,17 @@ def _lib_digest(jobhome: bytes) -> str:
                     info.compress_type, end - start, (info.external_attr >> 16) & 0o111,
                 ))
                 digest.update(data[start:end])
-    return digest.hexdigest()
+    return digest.hexdigest(), names
+
+
+def _complete_lib(shared: Path, names: Iterable[str] = ()) -> bool:
+    """True when the shared copy ``shared`` has its marker and every file of ``names``."""
+    try:
+        if not os.path.isfile(shared / LIB_MARKER):
+            return False
+        return all(os.path.isfile(os.path.join(shared, name)) for name in names)
+    except OSError:  # e.g. a name too long for this file system
+        return False
 
 
 def _empty_trash(trash: Path) -> None:
@@ -313,6 +331,12 @@ class Store:
 
     root: Path = attrs.field(converter=abspath)
     host: str = "localhost"
+    #: Where the shared ``lib/`` copies are kept for every data dir of this user (the master
+    #: passes its cache, ``bootstrap.default_libs_dir``); None, or a directory this process
+    #: cannot write: the data dir's own ``.master/libs``.
+    libs: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(abspath), kw_only=True
+    )
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     #: Whether this store's thread emptying the trash runs (one at a time, whatever the purges).
     _sweeping: bool = attrs.field(default=False, init=False)
@@ -360,19 +384,33 @@ class Store:
             raise
         return home
 
+    @property
+    def own_libs(self) -> Path:
+        """The data dir's own shared ``lib/`` copies (used when ``libs`` cannot be)."""
+        return self.root / ".master" / "libs"
+
     def _shared_lib(self, jobhome: bytes) -> Path:
         """The shared ``lib/`` of this job home, unpacked once per content.
 
         Every job packed by the same discoworker (and dependencies, and modules) ships the
         same ``lib/``: unpacking and compiling it for each job was most of a small job's
-        start. Named by the SHA-256 of its entries' names and bytes; made beside and renamed,
-        so a job never sees half of one. Ones unused for ``LIB_KEEP_DAYS`` are removed when
-        a new one is made.
+        start. Named by the SHA-256 of its entries' names and bytes and kept in ``libs``, so a
+        new data dir finds it made and compiled. Made beside and renamed, so a job never sees
+        half of one (masters of other data dirs may be making the same one at once); a copy
+        missing its marker or a file is made again. Ones unused for ``LIB_KEEP_DAYS`` are
+        removed when a new one is made.
         """
-        digest = _lib_digest(jobhome)
-        libs = self.root / ".master" / "libs"
+        digest, names = _lib_digest(jobhome)
+        if self.libs is not None:
+            try:
+                return self._lib_in(self.libs, digest, names, jobhome)
+            except OSError:
+                pass  # a cache this process cannot write: the data dir's own, as without one
+        return self._lib_in(self.own_libs, digest, names, jobhome)
+
+    def _lib_in(self, libs: Path, digest: str, names: list[str], jobhome: bytes) -> Path:
         shared = libs / digest
-        if shared.is_dir():
+        if _complete_lib(shared, names):
             with contextlib.suppress(OSError):
                 os.utime(shared)  # in use: kept
             return shared
@@ -380,30 +418,45 @@ class Store:
         made = Path(tempfile.mkdtemp(dir=libs, prefix=".new-"))
         try:
             safe_unzip(jobhome, made, _in_lib)
+            (made / LIB / LIB_MARKER).touch()
             # Sources read-only; directories stay writable for the bytecode the job's fork
             # server writes on its first import (fork_server_main.preload), once for all jobs.
             for path, _dirs, files in os.walk(made / LIB):
                 for name in files:
                     os.chmod(os.path.join(path, name), 0o444)
+            if os.path.lexists(shared) and not _complete_lib(shared, names):
+                # Part of it deleted: set aside (whoever uses it meanwhile reads it by its
+                # path, which is whole again once ours is renamed in) and made again.
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(shared, made / "broken")
             try:
                 os.rename(made / LIB, shared)
             except OSError:
-                if not shared.is_dir():  # not made by another job meanwhile
+                if not _complete_lib(shared, names):  # not made by another master meanwhile
                     raise
                 _remove_read_only(made / LIB)
         finally:
-            shutil.rmtree(made, ignore_errors=True)
+            _remove_read_only(made)
         self._prune_libs(libs, keep=shared)
         return shared
 
     def recent_lib(self) -> Path | None:
-        """The shared ``lib/`` a job used last (the next job most likely ships the same)."""
-        try:
-            libs = [e for e in (self.root / ".master" / "libs").iterdir()
-                    if not e.name.startswith(".")]
-            return max(libs, key=lambda e: e.stat().st_mtime, default=None)
-        except OSError:
-            return None
+        """The shared ``lib/`` a job used last, in any data dir using ``libs`` (the next job
+        most likely ships the same)."""
+        found: list[tuple[float, Path]] = []
+        for libs in (self.libs, self.own_libs):
+            if libs is None:
+                continue
+            try:
+                entries = list(libs.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or not _complete_lib(entry):
+                    continue
+                with contextlib.suppress(OSError):
+                    found.append((entry.stat().st_mtime, entry))
+        return max(found)[1] if found else None
 
     def _prune_libs(self, libs: Path, keep: Path) -> None:
         too_old = time.time() - LIB_KEEP_DAYS * 86400
