@@ -18,7 +18,10 @@ Every measured run is a fresh child process, so its peak memory is its own: the 
 max RSS and the largest of its descendants' (``RUSAGE_CHILDREN``). Wall time is from the
 job's submit (or the Pool's start) to the last result read, what a script imports at its top
 (discoworker's or Dask's modules) imported before; figures are medians of ``--rounds`` runs
-taken in turn.
+taken in turn. ``--tiny`` also runs the job in a data dir that saw jobs before, and as the
+first job on a machine where nothing was ever cached (a new data dir, an empty cache of the
+master's unpacked libs, ``DISCOWORKER_LIBS``, and of the client's lib zips,
+``DISCOWORKER_LIB_CACHE``); a new data dir otherwise shares the user's caches.
 
 ``--growth`` runs the job at ``--mb`` and at a tenth of it, in turn: the wall-time ratio
 (issue 15 asks at most 10.5 for 10x the data) and the peak RSS ratios of the client (with the
@@ -348,7 +351,7 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
     scratch = (cache_root() / "embedded-kept" if kept
                else Path(tempfile.mkdtemp(prefix="embedded-", dir=cache_root())))
     master: Any = None
-    if mode in ("embedded", "embedded-kept", "empty", "sort"):
+    if mode in ("embedded", "embedded-kept", "embedded-cold", "empty", "sort"):
         master = EmbeddedMaster(scratch, workers=workers)
     elif mode == "live":
         from discoworker.adapters.master_http import HttpMaster
@@ -365,7 +368,7 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
         counts = run_pool(paths, workers, fast=True)
     elif mode == "dask":
         counts = run_dask(paths, workers)
-    elif mode in ("embedded", "embedded-kept"):
+    elif mode in ("embedded", "embedded-kept", "embedded-cold"):
         counts = run_job(master, [f"file://{p}" for p in paths], workers)
     elif mode == "sort":
         counts = run_job(master, [f"file://{p}" for p in paths], workers, spec["sort_buffer"])
@@ -416,6 +419,21 @@ def load_counts(path: str) -> dict[str, int]:
         counts: dict[str, int] = pickle.load(f)
     os.unlink(path)
     return counts
+
+
+#: The caches a first job on a machine finds empty: the client's lib zips, the masters' libs.
+COLD_CACHES = ("DISCOWORKER_LIB_CACHE", "DISCOWORKER_LIBS")
+
+
+def measure_cold(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """``measure(mode, spec)`` with every cache of ``COLD_CACHES`` new and empty."""
+    import shutil
+
+    where = Path(tempfile.mkdtemp(prefix="cold-", dir=cache_root()))
+    try:
+        return measure(mode, spec, {name: str(where / name.lower()) for name in COLD_CACHES})
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 def measure(
@@ -567,12 +585,13 @@ def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
     if with_dask:
         modes.append("dask")
     if args.tiny:
-        modes.insert(1, "embedded-kept")
+        modes[1:1] = ["embedded-kept", "embedded-cold"]
         measure("embedded-kept", spec)  # the kept data dir has seen a job before
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for _ in range(args.rounds):
         for mode in modes:
-            runs[mode].append(measure(mode, spec))
+            cold = mode == "embedded-cold"
+            runs[mode].append(measure_cold(mode, spec) if cold else measure(mode, spec))
     reference = load_counts(runs["pool-c"][0].pop("counts"))
     ok = True
     for mode in modes:
@@ -590,6 +609,8 @@ def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
     print(report("discoworker, embedded, new data dir", runs["embedded"], size))
     if args.tiny:
         print(report("discoworker, embedded, used data dir", runs["embedded-kept"], size))
+        print(report("discoworker, embedded, nothing cached (first job on this machine)",
+                     runs["embedded-cold"], size))
     print("discoworker (new data dir) / ...:")
     print(ratio("floor, CPU (issue 15: at most 1.15)", runs["embedded"], runs["floor"], "cpu"))
     print(ratio("floor, wall", runs["embedded"], runs["floor"]))
@@ -601,6 +622,7 @@ def main_embedded(args: argparse.Namespace, paths: list[Path]) -> int:
         print(ratio("Dask bag, CPU", runs["embedded"], runs["dask"], "cpu"))
     if args.tiny:
         print(ratio("used data dir / new data dir", runs["embedded-kept"], runs["embedded"]))
+        print(ratio("nothing cached / new data dir", runs["embedded-cold"], runs["embedded"]))
     print("counts (every run against a Counter over the files): "
           + ("EQUAL" if ok else "DIFFERENT"))
     return 0 if ok else 1

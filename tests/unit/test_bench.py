@@ -26,6 +26,7 @@ def test_the_tiny_word_count_compares_every_run_with_a_counter(tmp_path: Path) -
     out = _bench(tmp_path, "--tiny", "--rounds", "1", "--files", "2")
     assert "floor: map + combiner, one process" in out
     assert "used data dir" in out
+    assert "nothing cached (first job on this machine)" in out
     assert "Pool(2), Counter.update(line.split())" in out
     # Dask bag's row when dask is installed, else a line saying it was skipped.
     assert ("Dask bag, 2 processes" in out) or ("Dask bag: skipped" in out)
