@@ -340,6 +340,19 @@ class _Shared:
         _end_server(self.proc)
 
 
+def _link(link: Path, target: str) -> None:
+    # Made by another master before, maybe to a copy of the same content elsewhere (a data
+    # dir's own, before the user's cache): led to this one, atomically.
+    with contextlib.suppress(OSError):
+        if os.readlink(link) == target:
+            return
+    beside = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(beside)
+    os.symlink(target, beside, target_is_directory=True)
+    os.replace(beside, link)
+
+
 class SharedServers:
     """The shared fork servers of one master, one per :data:`_Key`.
 
@@ -432,8 +445,7 @@ class SharedServers:
         try:
             self._prune()
             run.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # made by another master before
-                os.symlink(lib, run / "lib", target_is_directory=True)
+            _link(run / "lib", lib)
             proc, control = _popen_server(python, run, env, lifeline, "")
         except OSError as e:
             log.warning("fork_server.shared_unusable", why=str(e))

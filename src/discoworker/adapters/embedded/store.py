@@ -438,6 +438,8 @@ class Store:
         finally:
             _remove_read_only(made)
         self._prune_libs(libs, keep=shared)
+        if libs != self.own_libs:
+            self._prune_libs(self.own_libs, keep=shared)  # copies made before the cache
         return shared
 
     def recent_lib(self) -> Path | None:
@@ -460,7 +462,11 @@ class Store:
 
     def _prune_libs(self, libs: Path, keep: Path) -> None:
         too_old = time.time() - LIB_KEEP_DAYS * 86400
-        for entry in libs.iterdir():
+        try:
+            entries = list(libs.iterdir())
+        except OSError:
+            return
+        for entry in entries:
             with contextlib.suppress(OSError):
                 if entry != keep and entry.stat().st_mtime < too_old:
                     _remove_read_only(entry)

@@ -12,6 +12,7 @@ import pytest
 
 from discoworker.adapters.embedded import EmbeddedMaster
 from discoworker.adapters.embedded.fork_server import SWITCH_ENV
+from discoworker.app.classic import Worker as ClassicWorker
 from discoworker.job import Job, result_iterator
 
 pytestmark = pytest.mark.slow
@@ -118,6 +119,47 @@ def test_a_job_shipping_other_lib_files_gets_its_own_copy(tmp_path: Path) -> Non
     assert not (_lib_of(master, plain.name) / "extra_module.py").exists()
 
 
+def test_a_new_data_dirs_master_warms_the_server_of_the_lib_used_in_another(
+    tmp_path: Path,
+) -> None:
+    used = EmbeddedMaster(tmp_path / "used", workers=1)
+    job = Job(name="Warm", master=used).run(input=["raw://a"], map=mutating_map)
+    job.wait()
+    lib = _lib_of(used, job.name).resolve()
+    used.shutdown()
+    fresh = EmbeddedMaster(tmp_path / "new", workers=1)
+    # Job.run's first step: the shared server, before the job is even packed.
+    fresh.warm(ClassicWorker().jobenvs(Job(name="Warm"), map=mutating_map))
+    run = tmp_path / "new" / ".master" / "servers" / lib.name / "lib"
+    deadline = time.monotonic() + 10
+    while not run.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.resolve() == lib
+    second = Job(name="Warm", master=fresh).run(input=["raw://b"], map=mutating_map)
+    assert [k for k, _ in result_iterator(second.wait(), master=fresh)] == ["b"]
+    assert _lib_of(fresh, second.name).resolve() == lib
+    fresh.shutdown()
+
+
+def test_a_server_directory_leading_to_another_copy_is_led_to_the_jobs(tmp_path: Path) -> None:
+    # A data dir used before the user's cache: its server directory led to its own copy.
+    master = EmbeddedMaster(tmp_path / "data", workers=1)
+    first = Job(name="Led", master=master).run(input=["raw://a"], map=mutating_map)
+    first.wait()
+    lib = _lib_of(master, first.name).resolve()
+    master.shutdown()
+    run = tmp_path / "data" / ".master" / "servers" / lib.name
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run / "lib").unlink()
+    (run / "lib").symlink_to(elsewhere, target_is_directory=True)
+    again = EmbeddedMaster(tmp_path / "data", workers=1)
+    job = Job(name="Led", master=again).run(input=["raw://b"], map=mutating_map)
+    assert [k for k, _ in result_iterator(job.wait(), master=again)] == ["b"]
+    assert (run / "lib").resolve() == lib
+    again.shutdown()
+
+
 # --- the shared server: one per master, a job server forked from it per job --------------
 
 
@@ -140,7 +182,6 @@ def job_home_map(line: str, params: Any) -> Iterator[tuple[str, str]]:
 
 
 def _env_worker(value: str) -> Any:
-    from discoworker.app.classic import Worker as ClassicWorker
 
     class EnvWorker(ClassicWorker):
         def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:
@@ -200,7 +241,6 @@ def test_a_killed_shared_server_is_restarted_for_the_next_job(tmp_path: Path) ->
 def test_a_job_whose_path_leads_elsewhere_in_its_home_gets_a_server_of_its_own(
     tmp_path: Path,
 ) -> None:
-    from discoworker.app.classic import Worker as ClassicWorker
 
     class OwnPathWorker(ClassicWorker):
         def jobenvs(self, job: Any, **jobargs: Any) -> dict[str, str]:

@@ -6,6 +6,7 @@ import io
 import os
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from discoworker.adapters.embedded import EmbeddedMaster
-from discoworker.adapters.embedded.store import LIB_MARKER, Store
+from discoworker.adapters.embedded.store import LIB_KEEP_DAYS, LIB_MARKER, Store
 
 LIB_FILES = {"lib/pkg/__init__.py": b"VALUE = 1\n", "lib/pkg/mod.py": b"X = 2\n",
              "lib/single.py": b"Y = 3\n"}
@@ -136,3 +137,27 @@ def test_masters_of_many_data_dirs_making_one_lib_at_once_all_get_it_whole(
         assert (shared / name.removeprefix("lib/")).read_bytes() == data
     assert (shared / "big.py").stat().st_size == 1 << 20
     assert (shared / "single.py").stat().st_mode & 0o222 == 0
+
+
+def _age(path: Path, days: float) -> None:
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+
+
+def test_copies_unused_for_days_leave_the_cache_and_the_data_dir_and_one_used_again_stays(
+    tmp_path: Path, cache: Path
+) -> None:
+    store = Store(tmp_path / "data", libs=cache)
+    used = (new_home(store, "A") / "lib").resolve()
+    _age(used, LIB_KEEP_DAYS + 1)
+    new_home(store, "B")  # used again: its age renewed
+    stale = cache / ("0" * 64)
+    made_before_the_cache = store.own_libs / ("1" * 64)
+    for old in (stale, made_before_the_cache):
+        (old / "pkg").mkdir(parents=True)
+        (old / "pkg" / "m.py").write_bytes(b"")
+        (old / "pkg" / "m.py").chmod(0o444)
+        _age(old, LIB_KEEP_DAYS + 1)
+    new_home(store, "C", jobhome({"lib/other.py": b""}))  # a new copy: the old ones go
+    assert not stale.exists() and not made_before_the_cache.exists()
+    assert (used / "single.py").read_bytes() == b"Y = 3\n"
