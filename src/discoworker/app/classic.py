@@ -16,7 +16,6 @@ import os
 import pickle
 import random
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -225,7 +224,8 @@ class Worker(base.Worker):
             for url in files[label]:
                 stream, _size = context.open(url)
                 with stream:
-                    shutil.copyfileobj(stream, target, 1 << 20)
+                    while chunk := stream.read(1 << 20):
+                        target.write(chunk)
         context.line.write_text(f"Shuffled {len(inputs)} inputs into {len(files)} label(s)")
         context.line.flush_text()
 

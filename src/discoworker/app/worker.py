@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import getpass
 import io
 import os
-import socket
 import sys
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from discoworker.app.context import current_context
 from discoworker.app.reading import MergedInput, SerialInput
 from discoworker.app.writing import DiscoOutput, Output
 from discoworker.domain.jobpack import JobPack
 from discoworker.errors import JobArgumentError
+
+if TYPE_CHECKING:
+    # Packing a job is the client's work: a task, which imports this module for its Worker,
+    # does not load what only packing needs.
+    import zipfile
 
 #: The worker program inside the job home (no spaces or shell metacharacters: the master runs
 #: it as an unquoted shell string).
@@ -147,6 +149,8 @@ class Worker(dict[str, Any]):
         """The job home, as the zip archive the master unpacks on each node."""
         # lib/ is compressed once per process (the packages were read once too), then each
         # job's own entries are added after it.
+        import zipfile
+
         buffer = io.BytesIO(_node_packages_zip())
         with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
             self.jobzip(archive, job, **jobargs)
@@ -358,6 +362,9 @@ def default_owner() -> str:
     owner = os.environ.get("DISCO_JOB_OWNER")
     if owner:
         return owner
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -366,6 +373,8 @@ def default_owner() -> str:
 
 
 def _zip_info(name: str, mode: int = 0o644) -> zipfile.ZipInfo:
+    import zipfile
+
     info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = (0o100000 | mode) << 16
@@ -397,6 +406,7 @@ def _node_packages_zip() -> bytes:
     entries are not those files, sizes and all (cut short, damaged), is rebuilt.
     """
     import hashlib
+    import zipfile
 
     from discoworker.app.bootstrap import user_cache
 

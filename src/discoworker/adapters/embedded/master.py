@@ -97,6 +97,8 @@ class _Job:
     error: str = ""
     results: list[list[str]] = attrs.field(factory=list)
     procs: dict[int, WorkerProcess] = attrs.field(factory=dict)
+    #: Workers that said DONE (their slots freed) and are being killed and reaped.
+    ending: int = 0
     stage_started: dict[str, float] = attrs.field(factory=dict)
     #: Why it died is in the events file (a full disk may refuse it).
     death_said: bool = False
@@ -313,7 +315,7 @@ class EmbeddedMaster:
         # Its last tasks are told their exit codes first (they are ending: killed or done).
         with job.cond:
             deadline = time.monotonic() + SERVER_GRACE
-            while job.procs and (left := deadline - time.monotonic()) > 0:
+            while (job.procs or job.ending) and (left := deadline - time.monotonic()) > 0:
                 job.cond.wait(left)
         server.close()
 
@@ -379,22 +381,43 @@ class EmbeddedMaster:
         name = f"task {task.taskid}"
         try:
             name = f"{job.scheduler.stage_spec(task.taskid).name}:{task.taskid}"
-            outcome = proc.run()
+
+            def ended(outcome: Outcome) -> None:
+                with job.cond:
+                    job.procs.pop(task.taskid, None)
+                    try:
+                        if job.status == ACTIVE and outcome.kind != "killed":
+                            if outcome.kind == "done":
+                                self._task_done(job, task, name.partition(":")[0], outcome)
+                            else:
+                                self._task_failed(job, task, name, outcome)
+                            # Saved by the coordinator, woken below, once it has started what
+                            # this task's end lets start: one write for both.
+                            job.unsaved = True
+                    finally:
+                        job.cond.notify_all()
+
+            # A task's DONE frees its slot at once; its worker is killed and reaped meanwhile
+            # (the job's server stays until it is: job.ending counts such workers).
+            told: list[Outcome] = []
+
+            def done(outcome: Outcome) -> None:
+                with job.cond:
+                    job.ending += 1
+                told.append(outcome)
+                ended(outcome)
+
+            try:
+                outcome = proc.run(on_done=done)
+            finally:
+                if told:
+                    with job.cond:
+                        job.ending -= 1
+                        job.cond.notify_all()
             log.debug("task.ended", job=job.name, task=name, kind=outcome.kind,
                       code=outcome.exit_code)
-            with job.cond:
-                job.procs.pop(task.taskid, None)
-                try:
-                    if job.status == ACTIVE and outcome.kind != "killed":
-                        if outcome.kind == "done":
-                            self._task_done(job, task, name.partition(":")[0], outcome)
-                        else:
-                            self._task_failed(job, task, name, outcome)
-                        # Saved by the coordinator, woken below, once it has started what
-                        # this task's end lets start: one write for both.
-                        job.unsaved = True
-                finally:
-                    job.cond.notify_all()
+            if not told:
+                ended(outcome)
         except Exception as e:
             log.exception("task.master_failed", job=job.name, task=name)
             proc.stop()

@@ -213,8 +213,12 @@ class WorkerProcess:
         self._stopped.set()
         self._kill()
 
-    def run(self) -> Outcome:
-        """Start the worker, converse until it ends, kill it; how it ended."""
+    def run(self, on_done: Callable[[Outcome], None] | None = None) -> Outcome:
+        """Start the worker, converse until it ends, kill it; how it ended.
+
+        ``on_done`` is told a task's DONE as soon as it is said, before the worker is killed
+        and reaped: its slot may take the next task meanwhile (its exit code is not known yet).
+        """
         line = lifeline()
         read_fd, write_fd = os.pipe()
         try:
@@ -235,6 +239,8 @@ class WorkerProcess:
             os.close(write_fd)
         try:
             outcome = self._converse(read_fd)
+            if on_done is not None and outcome.kind == "done" and not self._stopped.is_set():
+                on_done(outcome)
         finally:
             os.close(read_fd)
             self._kill()
