@@ -80,6 +80,8 @@ KILL_POLL = 0.1
 SERVER_GRACE = 5.0
 #: How long ``kill`` from another process waits for the job's own master to stop it.
 KILL_WAIT = 10.0
+#: How long ``warm`` waits for its thread to launch the shared server before going on.
+WARM_WAIT = 0.05
 
 
 @attrs.define
@@ -157,10 +159,15 @@ class EmbeddedMaster:
         if lib is None:
             return
         env = worker_env(validate_jobenvs(jobenvs or {}), settings=self._node_settings())
-        threading.Thread(
+        starting = threading.Thread(
             target=self._shared.warm, args=(lib, env, lifeline()), name="warm fork server",
             daemon=True,
-        ).start()
+        )
+        starting.start()
+        # Launching the server takes the thread well under a millisecond, but the packing that
+        # follows holds the GIL and would let it run only at the next switch (5 ms and more).
+        # A server that is slow to launch (an old one being ended first) goes on behind.
+        starting.join(WARM_WAIT)
 
     @property
     def store(self) -> Store:
