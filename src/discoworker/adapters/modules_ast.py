@@ -208,10 +208,21 @@ def _import_uses(
 
 
 def locate_modules(
-    modules: Iterable[str], recurse: bool = True, include_sys: bool = False
+    modules: Iterable[str],
+    recurse: bool = True,
+    include_sys: bool = False,
+    *,
+    shipped: Iterable[str] = (),
 ) -> list[tuple[str, str | None]]:
     """``(name, path)`` for each local module (and ``(name, None)`` for system ones if
-    ``include_sys``), sorted; with ``recurse``, the local modules those import too."""
+    ``include_sys``), sorted; with ``recurse``, the local modules those import too.
+
+    ``shipped``: packages every job home has already (discoworker's own): never followed,
+    wherever they are installed (a checkout on ``PYTHONPATH`` would otherwise count as the
+    user's code, every module of it read).
+    """
+    skipped = frozenset(shipped)
+    modules = [m for m in modules if not _is_excluded(m, skipped)]
     roots = _Roots.current()
     found: dict[str, str | None] = {}
     pending: list[tuple[str, str]] = []
@@ -226,7 +237,7 @@ def locate_modules(
                 found[name] = path
                 pending.append((name, path))
     if recurse:
-        _follow_imports(pending, found, roots)
+        _follow_imports(pending, found, roots, skipped)
     return sorted(found.items())
 
 
@@ -281,12 +292,18 @@ def _exists(module: str) -> bool:
 
 
 def _follow_imports(
-    pending: list[tuple[str, str]], found: dict[str, str | None], roots: _Roots
+    pending: list[tuple[str, str]],
+    found: dict[str, str | None],
+    roots: _Roots,
+    shipped: frozenset[str] = frozenset(),
 ) -> None:
-    """Add the local modules imported, directly or not, by the ``pending`` local modules."""
+    """Add the local modules imported, directly or not, by the ``pending`` local modules
+    (never those of the ``shipped`` packages)."""
     while pending:
         name, path = pending.pop()
         for imported in _imports_of(name, path):
+            if _is_excluded(imported, shipped):
+                continue
             try:
                 chain = _locate(imported, roots)
             except (ImportError, ValueError):
@@ -406,10 +423,17 @@ def find_modules(
     job_path: str | None = None,
     recurse: bool = True,
     exclude: Iterable[str] = (),
+    *,
+    shipped: Iterable[str] = (),
 ) -> list[RequiredModule]:
     """The ``required_modules`` of ``functions`` (and of the script at ``job_path``), sorted:
-    names for system modules, ``(name, path)`` for local ones when ``send_modules``."""
-    excluded = frozenset(exclude)
+    names for system modules, ``(name, path)`` for local ones when ``send_modules``.
+
+    ``exclude``: names the worker gives job code, not modules; ``shipped``: packages every
+    job home has (see :func:`locate_modules`), left out with everything under them.
+    """
+    excluded = frozenset(exclude) | frozenset(shipped)
+    skipped = frozenset(shipped)
     required: set[RequiredModule] = set()
     for function in functions:
         used = {
@@ -421,7 +445,7 @@ def find_modules(
             required.update(used)
             continue
         try:
-            located = locate_modules(sorted(used), recurse, include_sys=True)
+            located = locate_modules(sorted(used), recurse, include_sys=True, shipped=skipped)
         except ImportError as error:
             raise ModUtilImportError(str(error), function) from error
         required.update(name if path is None else (name, path) for name, path in located)
@@ -435,7 +459,7 @@ def find_modules(
         if spec is not None and roots.local_file(spec) is not None:
             found: dict[str, str | None] = {name: path}
             if recurse:
-                _follow_imports([(name, path)], found, roots)
+                _follow_imports([(name, path)], found, roots, skipped)
             required.update((module, file) for module, file in found.items() if file)
     return sorted(required, key=_order)
 

@@ -190,7 +190,9 @@ class Worker(dict[str, Any]):
         from discoworker.app.bootstrap import module_finder
         from discoworker.app.job_globals import PROVIDED_NAMES
 
-        return module_finder()(self.job_functions(job, jobargs), exclude=PROVIDED_NAMES)
+        return module_finder()(
+            self.job_functions(job, jobargs), exclude=PROVIDED_NAMES, shipped=_shipped_packages()
+        )
 
     def jobdata(self, job: Any, **jobargs: Any) -> bytes:
         """What the node needs to rebuild the job and this worker: ``(job, jobargs)``.
@@ -347,14 +349,17 @@ def _rebuild_worker(cls: type[Worker], items: dict[str, Any]) -> Worker:
     return worker
 
 
-def _travels_anyway(module: str) -> bool:
-    """Whether ``module`` is in every job home already: discoworker's own, its ``disco``."""
-    top = module.partition(".")[0]
-    if top in NODE_PACKAGES:
-        return True
+def _shipped_packages() -> tuple[str, ...]:
+    """The packages in every job home already: discoworker's own, and its ``disco`` when a
+    job uses those names."""
     from discoworker.disco_compat import in_use
 
-    return top == "disco" and in_use()
+    return (*NODE_PACKAGES, "disco") if in_use() else NODE_PACKAGES
+
+
+def _travels_anyway(module: str) -> bool:
+    """Whether ``module`` is in every job home already (:func:`_shipped_packages`)."""
+    return module.partition(".")[0] in _shipped_packages()
 
 
 def default_owner() -> str:

@@ -370,3 +370,23 @@ def test_pythonpath_makes_a_directory_local(monkeypatch: pytest.MonkeyPatch) -> 
         "discoworker": os.path.join(src, "discoworker", "__init__.py"),
         "discoworker.errors": os.path.join(src, "discoworker", "errors.py"),
     }
+
+
+def test_shipped_packages_are_neither_located_nor_followed_even_on_pythonpath(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import discoworker
+
+    src = os.path.dirname(os.path.dirname(os.path.realpath(discoworker.__file__ or "")))
+    (tmp_path / "users_module.py").write_text(
+        "import discoworker.app.classic\nimport json\n\ndef helper(x):\n    return x\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{src}{os.pathsep}{tmp_path}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert modutil.locate_modules(["discoworker.errors"], shipped=["discoworker"]) == []
+    located = modutil.locate_modules(["users_module"], shipped=["discoworker"])
+    # The user's module goes; discoworker (every job home has it) is not read at all.
+    assert located == [("users_module", str((tmp_path / "users_module.py").resolve()))]
+    # Without it, the checkout on PYTHONPATH is the user's code, followed module by module.
+    assert any(name.startswith("discoworker.") for name, _ in
+               modutil.locate_modules(["users_module"]))

@@ -71,3 +71,17 @@ def test_a_cached_lib_that_does_not_match_the_files_is_rebuilt(lib_cache: Path) 
     cached.write_bytes(b"not a zip")
     worker_module._node_packages_zip.cache_clear()
     assert _home() == home
+
+
+def test_a_discoworker_checkout_on_pythonpath_is_not_sent_as_the_users_modules(
+    lib_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import discoworker
+
+    src = os.path.dirname(os.path.dirname(os.path.realpath(discoworker.__file__ or "")))
+    monkeypatch.setenv("PYTHONPATH", src)
+    required = Worker().find_required_modules(Job(name="T"), {"map": a_map})
+    # lib/ has discoworker already: none of it is found (and read) as the job's own code.
+    assert not [m for m in required if isinstance(m, tuple) and m[0].startswith("discoworker")]
