@@ -424,6 +424,8 @@ def _node_packages_zip() -> bytes:
         built = cached.read_bytes()
         entries = zipfile.ZipFile(io.BytesIO(built)).infolist()
         if [(i.filename, i.file_size) for i in entries] == [(f[0], f[2]) for f in files]:
+            with contextlib.suppress(OSError):
+                os.utime(cached)  # in use: kept
             return built
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -435,7 +437,30 @@ def _node_packages_zip() -> bytes:
         partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
         partial.write_bytes(built)
         os.replace(partial, cached)
+        _prune_lib_zips(cached)
     return built
+
+
+#: A cached lib zip no process has used for this many days is removed when another is made.
+LIB_ZIP_KEEP_DAYS = 7
+
+
+def _prune_lib_zips(keep: Path) -> None:
+    """Remove the cache's zips (and leftover partial ones) unused for ``LIB_ZIP_KEEP_DAYS``:
+    each upgrade or edit of the packages makes a new one."""
+    import time
+
+    too_old = time.time() - LIB_ZIP_KEEP_DAYS * 86400
+    try:
+        entries = list(keep.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry != keep and entry.suffix in (".zip", ".partial") and (
+                entry.stat().st_mtime < too_old
+            ):
+                entry.unlink()
 
 
 @functools.cache

@@ -85,3 +85,22 @@ def test_a_discoworker_checkout_on_pythonpath_is_not_sent_as_the_users_modules(
     required = Worker().find_required_modules(Job(name="T"), {"map": a_map})
     # lib/ has discoworker already: none of it is found (and read) as the job's own code.
     assert not [m for m in required if isinstance(m, tuple) and m[0].startswith("discoworker")]
+
+
+def test_lib_zips_of_other_versions_unused_for_days_leave_when_a_new_one_is_made(
+    lib_cache: Path,
+) -> None:
+    import os
+    import time
+
+    lib_cache.mkdir(parents=True)
+    days = worker_module.LIB_ZIP_KEEP_DAYS
+    old = lib_cache / ("0" * 64 + ".zip")
+    recent = lib_cache / ("1" * 64 + ".zip")
+    for path, age in ((old, days + 1), (recent, days - 1)):
+        path.write_bytes(b"PK")
+        stamp = time.time() - age * 86400
+        os.utime(path, (stamp, stamp))
+    _home()  # makes this version's zip
+    kept = {p.name for p in lib_cache.glob("*.zip")}
+    assert old.name not in kept and recent.name in kept and len(kept) == 2
