@@ -386,34 +386,42 @@ class EmbeddedMaster:
         # Any exception here is the master's own failure: the job ends dead, saying why, and
         # the thread never dies leaving the job active (Job.wait would block for ever).
         name = f"task {task.taskid}"
-        try:
-            name = f"{job.scheduler.stage_spec(task.taskid).name}:{task.taskid}"
 
-            def ended(outcome: Outcome) -> None:
-                with job.cond:
-                    job.procs.pop(task.taskid, None)
-                    try:
-                        if job.status == ACTIVE and outcome.kind != "killed":
-                            if outcome.kind == "done":
-                                self._task_done(job, task, name.partition(":")[0], outcome)
-                            else:
-                                self._task_failed(job, task, name, outcome)
-                            # Saved by the coordinator, woken below, once it has started what
-                            # this task's end lets start: one write for both.
-                            job.unsaved = True
-                    finally:
-                        job.cond.notify_all()
+        def failed(e: Exception) -> None:
+            log.exception("task.master_failed", job=job.name, task=name)
+            why = _described(e, self._data_dir)
+            self._die(job, f"the embedded master failed at task {name}: {why}")
 
-            # A task's DONE frees its slot at once; its worker is killed and reaped meanwhile
-            # (the job's server stays until it is: job.ending counts such workers).
-            told: list[Outcome] = []
+        def ended(outcome: Outcome) -> None:
+            with job.cond:
+                job.procs.pop(task.taskid, None)
+                try:
+                    if job.status == ACTIVE and outcome.kind != "killed":
+                        if outcome.kind == "done":
+                            self._task_done(job, task, name.partition(":")[0], outcome)
+                        else:
+                            self._task_failed(job, task, name, outcome)
+                        # Saved by the coordinator, woken below, once it has started what
+                        # this task's end lets start: one write for both.
+                        job.unsaved = True
+                except Exception as e:
+                    failed(e)  # still holding the lock: the job is dead before anyone looks
+                finally:
+                    job.cond.notify_all()
 
-            def done(outcome: Outcome) -> None:
-                with job.cond:
-                    job.ending += 1
-                told.append(outcome)
+        # A task's DONE frees its slot at once; its worker is killed and reaped meanwhile (the
+        # job's server stays until it is: job.ending counts such workers).
+        told = False
+
+        def done(outcome: Outcome) -> None:
+            nonlocal told
+            with job.cond:
+                job.ending += 1
+                told = True
                 ended(outcome)
 
+        try:
+            name = f"{job.scheduler.stage_spec(task.taskid).name}:{task.taskid}"
             try:
                 outcome = proc.run(on_done=done)
             finally:
@@ -426,12 +434,10 @@ class EmbeddedMaster:
             if not told:
                 ended(outcome)
         except Exception as e:
-            log.exception("task.master_failed", job=job.name, task=name)
             proc.stop()
             with job.cond:
                 job.procs.pop(task.taskid, None)
-            why = _described(e, self._data_dir)
-            self._die(job, f"the embedded master failed at task {name}: {why}")
+            failed(e)
 
     def _task_done(self, job: _Job, task: TaskState, stage: str, outcome: Outcome) -> None:
         outputs: list[StageOutput] = []
