@@ -13,6 +13,7 @@ import pytest
 from discoworker.errors import JobError
 from discoworker.job import Job
 from tests.contract.test_jobs import counts_of, split_words
+from tests.processes import alive
 
 
 def test_a_job_given_a_distributed_client_runs_on_its_cluster(
@@ -90,9 +91,9 @@ def test_a_killed_job_stops_its_tasks_on_the_dask_workers(
     with pytest.raises(JobError):
         job.wait(timeout=30)
     deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in started)
+    assert not any(alive(pid) for pid in started)
     assert job.status() == "dead"
 
 
@@ -149,16 +150,3 @@ def test_dask_is_not_imported_by_discoworker_nor_by_the_embedded_master(tmp_path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
     assert out.stdout.strip() == "[]"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from discoworker.adapters.embedded import EmbeddedMaster
+from tests.processes import alive
 
 pytestmark = pytest.mark.slow
 
@@ -53,15 +54,6 @@ _CLIENT = textwrap.dedent(
     job.wait()
     """
 ) % {"tasks": TASKS}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in (b"Z", b"X")  # a zombie has ended: only its parent has not reaped it
 
 
 class Client:
@@ -102,7 +94,7 @@ class Client:
     def seconds_until_gone(self, since: float) -> float | None:
         """Seconds from ``since`` until no recorded process is left; None past the bound."""
         while time.monotonic() - since < GONE_BOUND:
-            if not any(_alive(pid) for pid in self.recorded):
+            if not any(alive(pid) for pid in self.recorded):
                 return time.monotonic() - since
             time.sleep(0.01)
         return None
@@ -110,7 +102,7 @@ class Client:
     def survivors(self) -> list[str]:
         out = []
         for pid in self.recorded:
-            if _alive(pid):
+            if alive(pid):
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
                 out.append(f"{pid} {cmd.decode(errors='replace')[:120]}")
         return out
@@ -118,7 +110,7 @@ class Client:
     def cleanup(self) -> None:
         # Never leave a runaway process behind, whatever the code under test did.
         for pid in self.recorded:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if self.proc.poll() is None:
             self.proc.kill()

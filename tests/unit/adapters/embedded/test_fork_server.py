@@ -14,6 +14,7 @@ from discoworker.adapters.embedded import EmbeddedMaster
 from discoworker.adapters.embedded.fork_server import SWITCH_ENV
 from discoworker.app.classic import Worker as ClassicWorker
 from discoworker.job import Job, result_iterator
+from tests.processes import alive
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +41,6 @@ def _run(tmp_path: Path, tasks: int) -> list[tuple[int, int, str]]:
     return rows
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in (b"Z", b"X")
-
-
 def test_a_global_one_task_changes_is_unchanged_in_the_next_task(tmp_path: Path) -> None:
     rows = _run(tmp_path, tasks=4)
     assert len(rows) == 4
@@ -64,9 +57,9 @@ def test_a_jobs_tasks_are_forks_of_one_server_that_ends_with_the_job(tmp_path: P
     (server,) = parents
     assert server != os.getpid()
     deadline = time.monotonic() + 10
-    while _alive(server) and time.monotonic() < deadline:
+    while alive(server) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(server), "the job's fork server outlived its job"
+    assert not alive(server), "the job's fork server outlived its job"
 
 
 def test_switched_off_each_task_is_a_new_program_started_by_the_master(
@@ -225,7 +218,7 @@ def test_a_killed_shared_server_is_restarted_for_the_next_job(tmp_path: Path) ->
     (server,) = {int(r[4]) for r in before}
     os.kill(server, 9)
     deadline = time.monotonic() + 10
-    while _alive(server) and time.monotonic() < deadline:
+    while alive(server) and time.monotonic() < deadline:
         time.sleep(0.05)
     _, after = _job_home_run(master, "two")
     assert [r[:3] for r in after] == [["two!", "two", "nobody"]] * 2
@@ -233,9 +226,9 @@ def test_a_killed_shared_server_is_restarted_for_the_next_job(tmp_path: Path) ->
     assert restarted not in (server, os.getpid())
     master.shutdown()
     deadline = time.monotonic() + 10
-    while _alive(restarted) and time.monotonic() < deadline:
+    while alive(restarted) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(restarted), "the shared server outlived its master's shutdown"
+    assert not alive(restarted), "the shared server outlived its master's shutdown"
 
 
 def test_a_job_whose_path_leads_elsewhere_in_its_home_gets_a_server_of_its_own(

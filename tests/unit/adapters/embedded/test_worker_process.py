@@ -14,6 +14,7 @@ from discoworker.adapters.embedded.worker_process import (
     worker_env,
 )
 from discoworker.domain.task import TaskSpec
+from tests.processes import alive
 
 # Says WORKER, then DONE, then stays: as a worker waiting for the master to close its input.
 _LINGERING = textwrap.dedent(
@@ -39,14 +40,6 @@ def _spec(tmp_path: Path) -> TaskSpec:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in (b"Z", b"X")
-
-
 def test_done_is_told_while_the_worker_lives_and_the_worker_is_killed_after(
     tmp_path: Path,
 ) -> None:
@@ -60,7 +53,7 @@ def test_done_is_told_while_the_worker_lives_and_the_worker_is_killed_after(
     told: list[tuple[Outcome, bool]] = []
 
     def on_done(outcome: Outcome) -> None:
-        told.append((outcome, _alive(int((tmp_path / "pid").read_text()))))
+        told.append((outcome, alive(int((tmp_path / "pid").read_text()))))
 
     outcome = proc.run(on_done=on_done)
     # The slot could take the next task at DONE: the worker was still there, its exit code
@@ -68,4 +61,4 @@ def test_done_is_told_while_the_worker_lives_and_the_worker_is_killed_after(
     assert [(o.kind, o.exit_code, alive) for o, alive in told] == [("done", None, True)]
     assert (outcome.kind, outcome.exit_code) == ("done", -9)
     assert any("Task finished" in e for e in events), events
-    assert not _alive(int((tmp_path / "pid").read_text()))
+    assert not alive(int((tmp_path / "pid").read_text()))
