@@ -144,7 +144,7 @@ class EmbeddedMaster:
             self._libs_dir = default_libs_dir()
         self._store = Store(self._data_dir, self._host, libs=self._libs_dir)
         self._ddfs = LocalDdfs(self._store.ddfs_data, self._host)
-        self._shared = SharedServers(self._store.root / ".master" / "servers")
+        self._shared = SharedServers(self._store.state_dir / "servers")
         # A master dropped without shutdown() does not keep its shared servers to the end.
         weakref.finalize(self, self._shared.close)
         _MASTERS[id(self)] = self

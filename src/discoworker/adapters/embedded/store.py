@@ -355,8 +355,14 @@ class Store:
         """``<root>/<host>/<2 hex>/<jobname>``."""
         return self.root / job_path(self.host, _checked_name(jobname))
 
+    @property
+    def state_dir(self) -> Path:
+        """The master's own files under the data dir: jobs' state and events, unpacked libs
+        (without a cache), fork servers' run directories, the trash."""
+        return self.root / ".master"
+
     def _meta(self, jobname: str) -> Path:
-        return self.root / ".master" / "jobs" / _checked_name(jobname)
+        return self.state_dir / "jobs" / _checked_name(jobname)
 
     # --- job homes ----------------------------------------------------------------------
 
@@ -387,7 +393,7 @@ class Store:
     @property
     def own_libs(self) -> Path:
         """The data dir's own shared ``lib/`` copies (used when ``libs`` cannot be)."""
-        return self.root / ".master" / "libs"
+        return self.state_dir / "libs"
 
     def _shared_lib(self, jobhome: bytes) -> Path:
         """The shared ``lib/`` of this job home, unpacked once per content.
@@ -608,7 +614,7 @@ class Store:
 
     def job_names(self) -> Iterator[str]:
         """The names of every job with a state file."""
-        jobs = self.root / ".master" / "jobs"
+        jobs = self.state_dir / "jobs"
         if not jobs.is_dir():
             return
         for entry in jobs.iterdir():
@@ -622,7 +628,7 @@ class Store:
         deleted meanwhile by a thread of this process, or, if it ends first, by a later purge.
         Deleting a job's many small directories took longer than the job itself.
         """
-        trash = self.root / ".master" / "trash"
+        trash = self.state_dir / "trash"
         with contextlib.suppress(OSError):
             trash.mkdir(parents=True, exist_ok=True)
         for path in (self.job_home(jobname), self._meta(jobname)):
