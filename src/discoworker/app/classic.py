@@ -17,7 +17,7 @@ import pickle
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from discoworker.app import worker as base
@@ -454,6 +454,14 @@ class _Labels:
         else:
             self.label = self._called
 
+    def many(self, keys: Iterable[Any]) -> Sequence[int | None]:
+        """The label of each of ``keys``, in order: the default partition in one call, each
+        key labelled once and none remembered (the keys are distinct already)."""
+        if self.digest_ok:
+            return default_labels(keys, self.partitions)
+        label_of = self.label
+        return [label_of(key) for key in keys]
+
     def _none(self, key: Any) -> int | None:
         return None
 
@@ -532,15 +540,7 @@ def _map_summed(
     if not sums:
         return
     groups: dict[int | None, list[tuple[Any, Any]]] = {}
-    if labels.digest_ok:
-        # Each key is labelled once here: the whole list in one call, no cache.
-        keyed: Iterable[tuple[int | None, tuple[Any, Any]]] = zip(
-            default_labels(sums, labels.partitions), sums.items(), strict=True
-        )
-    else:
-        label_of = labels.label
-        keyed = ((label_of(key), item) for item in sums.items() for key in (item[0],))
-    for label, item in keyed:
+    for label, item in zip(labels.many(sums), sums.items(), strict=True):
         group = groups.get(label)
         if group is None:
             group = groups[label] = []
